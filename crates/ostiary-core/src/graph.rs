@@ -1,0 +1,73 @@
+//! The built-in Microsoft Graph resource: its well-known appId, identifier, and the
+//! application permissions it exposes as app roles (Microsoft's own role ids, so that
+//! `requiredResourceAccess` copied from Entra keeps meaning the same thing).
+
+use ostiary_model::{AppRole, ObjectId, ServicePrincipal, TenantId};
+use time::OffsetDateTime;
+use uuid::{Uuid, uuid};
+
+pub const GRAPH_APP_ID: Uuid = uuid!("00000003-0000-0000-c000-000000000000");
+pub const GRAPH_IDENTIFIER: &str = "https://graph.microsoft.com";
+/// Microsoft's tenant id, owner of first-party apps.
+pub const MICROSOFT_TENANT: Uuid = uuid!("f8cdef31-a31e-4b4a-93e4-5f571e91255a");
+
+/// (permission, Microsoft's app-role id, description)
+pub const GRAPH_APP_PERMISSIONS: &[(&str, Uuid, &str)] = &[
+    ("User.Read.All", uuid!("df021288-bdef-4463-88db-98f22de89214"), "Read all users' full profiles"),
+    ("User.ReadWrite.All", uuid!("741f803b-c850-494e-b5df-cde7c675a1ca"), "Read and write all users' full profiles"),
+    ("Group.Read.All", uuid!("5b567255-7703-4780-807c-7be8301ae99b"), "Read all groups"),
+    ("Group.ReadWrite.All", uuid!("62a82d76-70ea-41e2-9197-370581804d09"), "Read and write all groups"),
+    ("GroupMember.Read.All", uuid!("98830695-27a2-44f7-8c18-0c3ebc9698f6"), "Read all group memberships"),
+    ("GroupMember.ReadWrite.All", uuid!("dbaae8cf-10b5-4b86-a4a1-f871c94c6695"), "Read and write all group memberships"),
+    ("Application.Read.All", uuid!("9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30"), "Read all applications"),
+    ("Application.ReadWrite.All", uuid!("1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"), "Read and write all applications"),
+    ("AppRoleAssignment.ReadWrite.All", uuid!("06b708a9-e830-4db3-a914-8e69da51d44f"), "Manage app permission grants and app role assignments"),
+    ("Directory.Read.All", uuid!("7ab1d382-f21e-4acd-a863-ba3e13f7da61"), "Read directory data"),
+    ("Directory.ReadWrite.All", uuid!("19dbc75e-c2e2-444c-a770-ec69d8559fc7"), "Read and write directory data"),
+];
+
+/// The permissions the bootstrap admin application is granted.
+pub const BOOTSTRAP_PERMISSIONS: &[&str] = &[
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Application.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+
+pub fn role_id(permission: &str) -> Option<Uuid> {
+    GRAPH_APP_PERMISSIONS.iter().find(|(p, _, _)| *p == permission).map(|(_, id, _)| *id)
+}
+
+/// The tenant's service principal for Microsoft Graph (first-party: no application object).
+pub fn graph_service_principal(id: ObjectId, _tenant: TenantId, now: OffsetDateTime) -> ServicePrincipal {
+    ServicePrincipal {
+        id,
+        app_id: GRAPH_APP_ID,
+        display_name: "Microsoft Graph".into(),
+        account_enabled: true,
+        service_principal_type: "Application".into(),
+        app_role_assignment_required: false,
+        app_owner_organization_id: Some(MICROSOFT_TENANT),
+        service_principal_names: vec![GRAPH_APP_ID.to_string(), GRAPH_IDENTIFIER.into(), format!("{GRAPH_IDENTIFIER}/")],
+        tags: vec![],
+        app_roles: GRAPH_APP_PERMISSIONS
+            .iter()
+            .map(|(value, id, desc)| AppRole {
+                id: *id,
+                allowed_member_types: vec!["Application".into()],
+                description: Some(format!("Allows the app to {}.", desc.to_lowercase())),
+                display_name: Some((*desc).into()),
+                is_enabled: true,
+                value: Some((*value).into()),
+                origin: Some("Application".into()),
+            })
+            .collect(),
+        oauth2_permission_scopes: vec![],
+        sign_in_audience: Some("AzureADMultipleOrgs".into()),
+        description: None,
+        notes: None,
+        access_token_signing_algorithm: None,
+        created_date_time: now,
+    }
+}

@@ -1,0 +1,241 @@
+//! The token endpoint's use case for applications: client credentials with a secret or a
+//! certificate assertion, `<resource>/.default` scopes, roles from app-role assignments.
+//! Runs from the tenant cache; the only store write is the replay record of an assertion.
+
+use crate::Core;
+use crate::cache::{CacheError, ClientEntry, TenantState};
+use crate::ids::{TenantSegment, is_multi_tenant_alias, parse_tenant_segment};
+use ostiary_crypto::jws::{Alg, decode_unverified};
+use ostiary_oauth::{CertRef, ClientAuth, OAuthError, TokenRequest, check_client_assertion, parse_app_scope};
+use ostiary_model::{ServicePrincipal, TenantId};
+use serde_json::json;
+use std::sync::Arc;
+
+/// A successful token response.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub token_type: &'static str,
+}
+
+/// What the token endpoint learned about a request, for logs and metrics even on failure.
+#[derive(Debug, Clone, Default)]
+pub struct TokenAudit {
+    pub tenant: Option<TenantId>,
+    pub client_id: Option<String>,
+    pub resource: Option<String>,
+}
+
+impl Core {
+    /// Resolves the `{tenant}` path segment to a tenant that exists.
+    pub async fn resolve_tenant(&self, segment: &str) -> Result<TenantId, OAuthError> {
+        let id = match parse_tenant_segment(segment) {
+            Some(TenantSegment::Id(id)) => id,
+            Some(TenantSegment::Domain(d)) => self
+                .tenant_by_domain(&d)
+                .await
+                .map_err(|_| OAuthError::temporarily_unavailable())?
+                .ok_or_else(|| OAuthError::tenant_not_found(segment))?,
+            None => return Err(OAuthError::tenant_not_found(segment)),
+        };
+        match self.store.get_tenant(id).await {
+            Ok(Some(_)) => Ok(id),
+            Ok(None) => Err(OAuthError::tenant_not_found(segment)),
+            Err(_) => Err(OAuthError::temporarily_unavailable()),
+        }
+    }
+
+    async fn state_for(&self, tenant: TenantId, segment: &str) -> Result<Arc<TenantState>, OAuthError> {
+        self.tenant_state(tenant).await.map_err(|e| match e {
+            CacheError::NoTenant => OAuthError::tenant_not_found(segment),
+            other => {
+                tracing::error!(error = %other, %tenant, "cannot load tenant state");
+                OAuthError::temporarily_unavailable()
+            }
+        })
+    }
+
+    /// `POST /{tenant}/oauth2/v2.0/token`.
+    pub async fn token(&self, segment: &str, req: &TokenRequest, audit: &mut TokenAudit) -> Result<IssuedToken, OAuthError> {
+        audit.client_id = req.client.client_id().map(str::to_string);
+        match req.grant_type.as_str() {
+            "client_credentials" => {
+                if is_multi_tenant_alias(segment) {
+                    return Err(OAuthError::tenant_alias_not_allowed());
+                }
+                let tenant = self.resolve_tenant(segment).await?;
+                audit.tenant = Some(tenant);
+                self.client_credentials(tenant, segment, req, audit).await
+            }
+            other => Err(OAuthError::unsupported_grant_type(other)),
+        }
+    }
+
+    async fn client_credentials(
+        &self,
+        tenant: TenantId,
+        segment: &str,
+        req: &TokenRequest,
+        audit: &mut TokenAudit,
+    ) -> Result<IssuedToken, OAuthError> {
+        let state = self.state_for(tenant, segment).await?;
+        let (client, azpacr) = self.authenticate_client(&state, tenant, segment, &req.client).await?;
+        audit.client_id = Some(client.app.app_id.to_string());
+        let client_sp = client.sp.as_ref().ok_or_else(|| {
+            OAuthError::new(
+                ostiary_oauth::ErrorKind::UnauthorizedClient,
+                7000229,
+                format!("The client application {} is missing service principal in the tenant {}.", client.app.app_id, tenant),
+            )
+        })?;
+        if !client_sp.account_enabled {
+            return Err(OAuthError::application_disabled(&client.app.app_id.to_string()));
+        }
+        let scope = parse_app_scope(req.scope.as_deref())?;
+        audit.resource = Some(scope.resource.clone());
+        let resource = state.resource(&scope.resource).ok_or_else(|| OAuthError::resource_not_found(&scope.resource))?;
+        if !resource.account_enabled {
+            return Err(OAuthError::resource_not_found(&scope.resource));
+        }
+        let roles = app_roles_granted(&state, client_sp, resource);
+        self.sign_access_token(&state, tenant, client, client_sp, resource, azpacr, roles)
+    }
+
+    /// Checks the client's secret or assertion; returns the client and its `azpacr`.
+    async fn authenticate_client<'s>(
+        &self,
+        state: &'s TenantState,
+        tenant: TenantId,
+        segment: &str,
+        auth: &ClientAuth,
+    ) -> Result<(&'s Arc<ClientEntry>, &'static str), OAuthError> {
+        let now = self.now();
+        let find = |id: &str| {
+            uuid::Uuid::parse_str(id)
+                .ok()
+                .and_then(|u| state.clients.get(&u))
+                .ok_or_else(|| OAuthError::application_not_found(id))
+        };
+        match auth {
+            ClientAuth::Secret { client_id, secret } => {
+                let client = find(client_id)?;
+                let matched = client
+                    .app
+                    .password_credentials
+                    .iter()
+                    .find(|c| ostiary_crypto::secret::verify_client_secret(secret, &c.secret_hash));
+                match matched {
+                    Some(c) if c.end_date_time <= now => Err(OAuthError::client_secret_expired(client_id)),
+                    Some(c) if c.start_date_time > now => Err(OAuthError::invalid_client_secret(client_id)),
+                    Some(_) => Ok((client, "1")),
+                    None => Err(OAuthError::invalid_client_secret(client_id)),
+                }
+            }
+            ClientAuth::Assertion { client_id, assertion } => {
+                let jwt = decode_unverified(assertion).map_err(|e| OAuthError::assertion_malformed(&e.to_string()))?;
+                let audiences = vec![
+                    self.config.token_endpoint(segment),
+                    self.config.token_endpoint(&tenant.to_string()),
+                    self.config.token_endpoint(&state.tenant.initial_domain),
+                ];
+                let check = check_client_assertion(&jwt, client_id.as_deref(), &audiences, now.unix_timestamp())?;
+                let client = find(&check.client_id)?;
+                let cert = client
+                    .certs
+                    .iter()
+                    .find(|(_, c)| match &check.cert {
+                        CertRef::Sha1(t) => c.sha1_thumbprint() == *t,
+                        CertRef::Sha256(t) => c.sha256_thumbprint() == *t,
+                    })
+                    .ok_or_else(|| OAuthError::assertion_invalid("[Reason - The key was not found.]"))?;
+                let (kc, certificate) = cert;
+                if kc.end_date_time <= now || kc.start_date_time > now + time::Duration::minutes(5) {
+                    return Err(OAuthError::assertion_invalid("[Reason - The certificate used is not within its validity period.]"));
+                }
+                if check.alg == Alg::ES256 && !matches!(certificate.public_key, ostiary_crypto::jws::PublicKey::EcP256 { .. }) {
+                    return Err(OAuthError::assertion_invalid("[Reason - The algorithm does not match the key.]"));
+                }
+                jwt.verify_with(&certificate.public_key)
+                    .map_err(|_| OAuthError::assertion_invalid("[Reason - The signature is invalid.]"))?;
+                let exp = time::OffsetDateTime::from_unix_timestamp(check.exp).unwrap_or(now) + time::Duration::minutes(5);
+                let fresh = self
+                    .store
+                    .record_assertion_jti(tenant, &check.client_id, &check.jti, exp, now)
+                    .await
+                    .map_err(|_| OAuthError::temporarily_unavailable())?;
+                if !fresh {
+                    return Err(OAuthError::assertion_invalid("[Reason - The assertion (jti) has already been used.]"));
+                }
+                Ok((client, "2"))
+            }
+            ClientAuth::None { client_id } => {
+                find(client_id)?;
+                Err(OAuthError::credentials_required())
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sign_access_token(
+        &self,
+        state: &TenantState,
+        tenant: TenantId,
+        client: &ClientEntry,
+        client_sp: &ServicePrincipal,
+        resource: &ServicePrincipal,
+        azpacr: &str,
+        roles: Vec<String>,
+    ) -> Result<IssuedToken, OAuthError> {
+        let now = self.now();
+        let iat = now.unix_timestamp();
+        let lifetime = self.config.access_token_lifetime;
+        let alg = match resource.access_token_signing_algorithm.as_deref() {
+            Some("ES256") => Alg::ES256,
+            _ => Alg::RS256,
+        };
+        let key = state.keys.signer(alg, now).ok_or_else(|| {
+            tracing::error!(%tenant, alg = alg.as_str(), "no signing key");
+            OAuthError::server_error()
+        })?;
+        let uti = ostiary_crypto::rand::random_token(self.rng.as_ref(), 16);
+        let mut claims = json!({
+            "aud": resource.app_id.to_string(),
+            "iss": self.config.issuer(tenant),
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + lifetime,
+            "azp": client.app.app_id.to_string(),
+            "azpacr": azpacr,
+            "idtyp": "app",
+            "oid": client_sp.id.to_string(),
+            "sub": client_sp.id.to_string(),
+            "tid": tenant.to_string(),
+            "uti": uti,
+            "ver": "2.0",
+        });
+        if !roles.is_empty() {
+            claims["roles"] = json!(roles);
+        }
+        let payload = serde_json::to_vec(&claims).map_err(|_| OAuthError::server_error())?;
+        let access_token = key.sign_jwt(&payload).map_err(|e| {
+            tracing::error!(error = %e, "signing failed");
+            OAuthError::server_error()
+        })?;
+        Ok(IssuedToken { access_token, expires_in: lifetime, token_type: "Bearer" })
+    }
+}
+
+/// Values of the enabled application roles of `resource` granted to `client_sp`.
+fn app_roles_granted(state: &TenantState, client_sp: &ServicePrincipal, resource: &ServicePrincipal) -> Vec<String> {
+    let Some(ids) = state.grants.get(&(client_sp.id, resource.id)) else { return Vec::new() };
+    let mut roles: Vec<String> = resource
+        .app_roles
+        .iter()
+        .filter(|r| r.is_enabled && ids.contains(&r.id) && r.allowed_member_types.iter().any(|t| t == "Application"))
+        .filter_map(|r| r.value.clone())
+        .collect();
+    roles.sort();
+    roles.dedup();
+    roles
+}

@@ -1,0 +1,173 @@
+//! PostgreSQL backend of the Ostiary store: documents as `jsonb`, filters compiled to
+//! `->>` SQL, a pool shared by all tenants, advisory-locked migrations.
+//!
+//! Connecting never migrates: callers check [`Store::schema_state`] and run
+//! [`Store::migrate`] explicitly (`ostiary migrate`).
+
+mod codec;
+mod error;
+mod migrate;
+mod read;
+mod sql;
+mod tenants;
+mod write;
+
+use async_trait::async_trait;
+use error::db_err;
+use ostiary_model::{AppRoleAssignment, DirectoryObject, ObjectId, ObjectKind, StoredSigningKey, Tenant, TenantId};
+use ostiary_store::{AssignmentsBy, ChangeSet, ListQuery, Page, Relation, SchemaState, Store, StoreError};
+use read::Source;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Upper bound of pooled connections per process.
+const POOL_SIZE: u32 = 16;
+/// How long an operation waits for a free connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `Store` on PostgreSQL. Cloning is cheap and shares the connection pool.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db?sslmode=...`) with a pool of
+    /// up to 16 connections. Errors never echo the URL.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| StoreError::Backend("invalid PostgreSQL connection URL".into()))?
+            .application_name("ostiary");
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// Closes every pooled connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn schema_state(&self) -> Result<SchemaState, StoreError> {
+        migrate::schema_state(&self.pool).await
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        migrate::migrate(&self.pool).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        initial: &ChangeSet,
+        keys: &[StoredSigningKey],
+    ) -> Result<(), StoreError> {
+        tenants::create_tenant(&self.pool, tenant, initial, keys).await
+    }
+
+    async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
+        tenants::get_tenant(&self.pool, id).await
+    }
+
+    async fn find_tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, StoreError> {
+        tenants::find_tenant_by_domain(&self.pool, domain).await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        tenants::list_tenants(&self.pool).await
+    }
+
+    async fn tenant_version(&self, tenant: TenantId) -> Result<i64, StoreError> {
+        tenants::tenant_version(&self.pool, tenant).await
+    }
+
+    async fn get_object(&self, tenant: TenantId, id: ObjectId) -> Result<Option<DirectoryObject>, StoreError> {
+        read::get_object(&self.pool, tenant, id).await
+    }
+
+    async fn get_objects(&self, tenant: TenantId, ids: &[ObjectId]) -> Result<Vec<DirectoryObject>, StoreError> {
+        read::get_objects(&self.pool, tenant, ids).await
+    }
+
+    async fn find_by_unique_key(
+        &self,
+        tenant: TenantId,
+        namespace: &str,
+        value: &str,
+    ) -> Result<Option<DirectoryObject>, StoreError> {
+        read::find_by_unique_key(&self.pool, tenant, namespace, value).await
+    }
+
+    async fn list_objects(
+        &self,
+        tenant: TenantId,
+        kind: ObjectKind,
+        query: &ListQuery,
+    ) -> Result<Page<DirectoryObject>, StoreError> {
+        read::list(&self.pool, tenant, Source::Kind(kind), query).await
+    }
+
+    async fn list_related(
+        &self,
+        tenant: TenantId,
+        relation: Relation,
+        query: &ListQuery,
+    ) -> Result<Page<DirectoryObject>, StoreError> {
+        let source = Source::Related { relation, cast: query.cast };
+        read::list(&self.pool, tenant, source, query).await
+    }
+
+    async fn list_app_role_assignments(
+        &self,
+        tenant: TenantId,
+        by: AssignmentsBy,
+    ) -> Result<Vec<AppRoleAssignment>, StoreError> {
+        read::list_app_role_assignments(&self.pool, tenant, by).await
+    }
+
+    async fn commit(&self, tenant: TenantId, changes: &ChangeSet) -> Result<(), StoreError> {
+        tenants::commit(&self.pool, tenant, changes).await
+    }
+
+    async fn list_signing_keys(&self, tenant: TenantId) -> Result<Vec<StoredSigningKey>, StoreError> {
+        tenants::list_signing_keys(&self.pool, tenant).await
+    }
+
+    async fn put_signing_key(&self, tenant: TenantId, key: &StoredSigningKey) -> Result<(), StoreError> {
+        tenants::put_signing_key(&self.pool, tenant, key).await
+    }
+
+    async fn delete_signing_key(&self, tenant: TenantId, kid: &str) -> Result<(), StoreError> {
+        tenants::delete_signing_key(&self.pool, tenant, kid).await
+    }
+
+    async fn record_assertion_jti(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        tenants::record_assertion_jti(&self.pool, tenant, client_id, jti, expires_at, now).await
+    }
+}

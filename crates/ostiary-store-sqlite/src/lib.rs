@@ -1,0 +1,195 @@
+//! SQLite backend of the Ostiary store: one database file (or a private in-memory database
+//! for tests), documents as JSON text, filters compiled to `json_extract` SQL.
+//!
+//! Opening a store never migrates it: callers check [`Store::schema_state`] and run
+//! [`Store::migrate`] explicitly (`ostiary migrate`).
+
+mod codec;
+mod error;
+mod migrate;
+mod read;
+mod sql;
+mod tenants;
+mod write;
+
+use async_trait::async_trait;
+use error::db_err;
+use ostiary_model::{AppRoleAssignment, DirectoryObject, ObjectId, ObjectKind, StoredSigningKey, Tenant, TenantId};
+use ostiary_store::{AssignmentsBy, ChangeSet, ListQuery, Page, Relation, SchemaState, Store, StoreError};
+use read::Source;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How long a connection waits for another writer's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections of a file-backed store (WAL: many readers, one writer at a time).
+const FILE_POOL_SIZE: u32 = 8;
+
+/// A `Store` on SQLite. Cloning is cheap and shares the connection pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path`: WAL journal, foreign keys on,
+    /// `synchronous=NORMAL`, 5 s busy timeout, up to 8 pooled connections.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool =
+            SqlitePoolOptions::new().max_connections(FILE_POOL_SIZE).connect_with(options).await.map_err(db_err)?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Opens a fresh, private in-memory database that lives as long as this store (and its
+    /// clones). It uses a single connection, so concurrent operations queue.
+    pub async fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        let name = format!("file:ostiary-mem-{}", uuid::Uuid::new_v4().simple());
+        let options = SqliteConnectOptions::new()
+            .filename(name)
+            .in_memory(true)
+            .shared_cache(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        // The database disappears with its last connection: keep exactly one, forever.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Closes every pooled connection (an in-memory database is dropped).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn schema_state(&self) -> Result<SchemaState, StoreError> {
+        migrate::schema_state(&self.pool).await
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        migrate::migrate(&self.pool).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        initial: &ChangeSet,
+        keys: &[StoredSigningKey],
+    ) -> Result<(), StoreError> {
+        tenants::create_tenant(&self.pool, tenant, initial, keys).await
+    }
+
+    async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
+        tenants::get_tenant(&self.pool, id).await
+    }
+
+    async fn find_tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, StoreError> {
+        tenants::find_tenant_by_domain(&self.pool, domain).await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        tenants::list_tenants(&self.pool).await
+    }
+
+    async fn tenant_version(&self, tenant: TenantId) -> Result<i64, StoreError> {
+        tenants::tenant_version(&self.pool, tenant).await
+    }
+
+    async fn get_object(&self, tenant: TenantId, id: ObjectId) -> Result<Option<DirectoryObject>, StoreError> {
+        read::get_object(&self.pool, tenant, id).await
+    }
+
+    async fn get_objects(&self, tenant: TenantId, ids: &[ObjectId]) -> Result<Vec<DirectoryObject>, StoreError> {
+        read::get_objects(&self.pool, tenant, ids).await
+    }
+
+    async fn find_by_unique_key(
+        &self,
+        tenant: TenantId,
+        namespace: &str,
+        value: &str,
+    ) -> Result<Option<DirectoryObject>, StoreError> {
+        read::find_by_unique_key(&self.pool, tenant, namespace, value).await
+    }
+
+    async fn list_objects(
+        &self,
+        tenant: TenantId,
+        kind: ObjectKind,
+        query: &ListQuery,
+    ) -> Result<Page<DirectoryObject>, StoreError> {
+        read::list(&self.pool, tenant, Source::Kind(kind), query).await
+    }
+
+    async fn list_related(
+        &self,
+        tenant: TenantId,
+        relation: Relation,
+        query: &ListQuery,
+    ) -> Result<Page<DirectoryObject>, StoreError> {
+        let source = Source::Related { relation, cast: query.cast };
+        read::list(&self.pool, tenant, source, query).await
+    }
+
+    async fn list_app_role_assignments(
+        &self,
+        tenant: TenantId,
+        by: AssignmentsBy,
+    ) -> Result<Vec<AppRoleAssignment>, StoreError> {
+        read::list_app_role_assignments(&self.pool, tenant, by).await
+    }
+
+    async fn commit(&self, tenant: TenantId, changes: &ChangeSet) -> Result<(), StoreError> {
+        tenants::commit(&self.pool, tenant, changes).await
+    }
+
+    async fn list_signing_keys(&self, tenant: TenantId) -> Result<Vec<StoredSigningKey>, StoreError> {
+        tenants::list_signing_keys(&self.pool, tenant).await
+    }
+
+    async fn put_signing_key(&self, tenant: TenantId, key: &StoredSigningKey) -> Result<(), StoreError> {
+        tenants::put_signing_key(&self.pool, tenant, key).await
+    }
+
+    async fn delete_signing_key(&self, tenant: TenantId, kid: &str) -> Result<(), StoreError> {
+        tenants::delete_signing_key(&self.pool, tenant, kid).await
+    }
+
+    async fn record_assertion_jti(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        tenants::record_assertion_jti(&self.pool, tenant, client_id, jti, expires_at, now).await
+    }
+}

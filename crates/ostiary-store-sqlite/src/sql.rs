@@ -1,0 +1,226 @@
+//! Compiles the validated `Filter` IR and sort keys into parameterised SQLite SQL over the
+//! JSON documents (`o.doc`). Only property names from the static field tables are spliced
+//! into the SQL text, after an identifier check; every value is bound.
+
+use ostiary_odata::CmpOp;
+use ostiary_store::filter::{FieldType, Filter, LikeKind, Operand, Value};
+use ostiary_store::{SortKey, StoreError};
+use sqlx::{QueryBuilder, Sqlite};
+
+pub(crate) type Qb = QueryBuilder<Sqlite>;
+
+/// Renders any RFC 3339 text as UTC with milliseconds, so that both stored values and
+/// literals compare in time order even if one of them carries fractions or an offset.
+const DATETIME_NORM: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', ";
+
+/// A property name that may be spliced into a JSON path: a plain ASCII identifier.
+pub(crate) fn ident(name: &'static str) -> Result<&'static str, StoreError> {
+    let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok { Ok(name) } else { Err(StoreError::InvalidQuery(format!("property '{name}' cannot be queried"))) }
+}
+
+/// Escapes `\`, `%` and `_` for `LIKE ... ESCAPE '\'` and adds the wildcards of `kind`.
+pub(crate) fn like_pattern(kind: LikeKind, value: &str) -> String {
+    let mut esc = String::with_capacity(value.len() + 2);
+    for c in value.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            esc.push('\\');
+        }
+        esc.push(c);
+    }
+    match kind {
+        LikeKind::StartsWith => format!("{esc}%"),
+        LikeKind::EndsWith => format!("%{esc}"),
+        LikeKind::Contains => format!("%{esc}%"),
+    }
+}
+
+fn mismatch() -> StoreError {
+    StoreError::InvalidQuery("the literal does not match the property's type".into())
+}
+
+fn push_field(qb: &mut Qb, name: &'static str) -> Result<(), StoreError> {
+    qb.push("json_extract(o.doc, '$.").push(ident(name)?).push("')");
+    Ok(())
+}
+
+/// The raw value of an operand: a document property or the current lambda element.
+fn push_operand(qb: &mut Qb, operand: &Operand, elem: Option<usize>) -> Result<(), StoreError> {
+    match operand {
+        Operand::Field { name, .. } => push_field(qb, name),
+        Operand::Element => {
+            let n = elem.ok_or_else(|| StoreError::InvalidQuery("a lambda variable is used outside any/all".into()))?;
+            qb.push(format_args!("e{n}.value"));
+            Ok(())
+        }
+    }
+}
+
+/// The operand in its comparable form (lowercased strings, normalised timestamps).
+fn push_norm_operand(qb: &mut Qb, operand: &Operand, elem: Option<usize>) -> Result<(), StoreError> {
+    match operand.ty() {
+        FieldType::String | FieldType::Guid => {
+            qb.push("lower(");
+            push_operand(qb, operand, elem)?;
+            qb.push(")");
+        }
+        FieldType::DateTime => {
+            qb.push(DATETIME_NORM);
+            push_operand(qb, operand, elem)?;
+            qb.push(")");
+        }
+        // json_extract yields 1/0 for JSON true/false.
+        FieldType::Bool => push_operand(qb, operand, elem)?,
+        FieldType::StringCollection => {
+            return Err(StoreError::InvalidQuery("collection properties can only be used with any or all".into()));
+        }
+    }
+    Ok(())
+}
+
+/// A bound literal in the same comparable form as `push_norm_operand`.
+fn push_norm_value(qb: &mut Qb, ty: FieldType, value: &Value) -> Result<(), StoreError> {
+    match (ty, value) {
+        (FieldType::String | FieldType::Guid, Value::Str(s) | Value::Guid(s)) => {
+            qb.push("lower(").push_bind(s.clone()).push(")");
+        }
+        (FieldType::DateTime, Value::DateTime(s) | Value::Str(s)) => {
+            qb.push(DATETIME_NORM).push_bind(s.clone()).push(")");
+        }
+        (FieldType::Bool, Value::Bool(b)) => {
+            qb.push_bind(i64::from(*b));
+        }
+        _ => return Err(mismatch()),
+    }
+    Ok(())
+}
+
+fn cmp_sql(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => " IS ",
+        CmpOp::Ne => " IS NOT ",
+        CmpOp::Gt => " > ",
+        CmpOp::Ge => " >= ",
+        CmpOp::Lt => " < ",
+        CmpOp::Le => " <= ",
+    }
+}
+
+/// Appends `f` as a boolean SQL expression that is never NULL (so `NOT` behaves as in
+/// OData: a missing value is unequal to everything). `elem` is the alias index of the
+/// innermost lambda, `depth` the next free alias index.
+pub(crate) fn push_filter(qb: &mut Qb, f: &Filter, elem: Option<usize>, depth: usize) -> Result<(), StoreError> {
+    match f {
+        Filter::Cmp { operand, op, value } => {
+            let ty = operand.ty();
+            if ty == FieldType::Bool && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                return Err(StoreError::InvalidQuery("boolean properties support only eq and ne".into()));
+            }
+            let null_safe = matches!(op, CmpOp::Eq | CmpOp::Ne);
+            qb.push(if null_safe { "(" } else { "COALESCE(" });
+            push_norm_operand(qb, operand, elem)?;
+            qb.push(cmp_sql(*op));
+            push_norm_value(qb, ty, value)?;
+            qb.push(if null_safe { ")" } else { ", FALSE)" });
+        }
+        Filter::IsNull { operand, negated } => {
+            qb.push("(");
+            push_operand(qb, operand, elem)?;
+            qb.push(if *negated { " IS NOT NULL)" } else { " IS NULL)" });
+        }
+        Filter::In { operand, values } => {
+            if values.is_empty() {
+                qb.push("FALSE");
+                return Ok(());
+            }
+            qb.push("COALESCE(");
+            push_norm_operand(qb, operand, elem)?;
+            qb.push(" IN (");
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    qb.push(", ");
+                }
+                push_norm_value(qb, operand.ty(), v)?;
+            }
+            qb.push("), FALSE)");
+        }
+        Filter::Like { operand, kind, value } => {
+            if operand.ty() != FieldType::String {
+                return Err(StoreError::InvalidQuery("string functions apply only to string properties".into()));
+            }
+            qb.push("COALESCE(lower(");
+            push_operand(qb, operand, elem)?;
+            qb.push(") LIKE lower(").push_bind(like_pattern(*kind, value)).push(") ESCAPE '\\', FALSE)");
+        }
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            qb.push("(");
+            push_filter(qb, a, elem, depth)?;
+            qb.push(if matches!(f, Filter::And(..)) { " AND " } else { " OR " });
+            push_filter(qb, b, elem, depth)?;
+            qb.push(")");
+        }
+        Filter::Not(a) => {
+            qb.push("(NOT ");
+            push_filter(qb, a, elem, depth)?;
+            qb.push(")");
+        }
+        Filter::Any { field, predicate } => {
+            push_each(qb, "EXISTS", field, depth)?;
+            if let Some(p) = predicate {
+                qb.push(" AND ");
+                push_filter(qb, p, Some(depth), depth + 1)?;
+            }
+            qb.push(")");
+        }
+        Filter::All { field, predicate } => {
+            push_each(qb, "NOT EXISTS", field, depth)?;
+            qb.push(" AND NOT ");
+            push_filter(qb, predicate, Some(depth), depth + 1)?;
+            qb.push(")");
+        }
+    }
+    Ok(())
+}
+
+/// `<head> (SELECT 1 FROM json_each(...) AS e<n> WHERE <is array>` — left open for the
+/// caller to add the element predicate and the closing parenthesis.
+fn push_each(qb: &mut Qb, head: &str, field: &'static str, n: usize) -> Result<(), StoreError> {
+    let name = ident(field)?;
+    qb.push(head)
+        .push(" (SELECT 1 FROM json_each(o.doc, '$.")
+        .push(name)
+        .push(format_args!("') AS e{n} WHERE json_type(o.doc, '$."))
+        .push(name)
+        .push("') = 'array'");
+    Ok(())
+}
+
+/// ` ORDER BY <keys>, o.id ASC`; missing values sort as the largest.
+pub(crate) fn push_order_by(qb: &mut Qb, keys: &[SortKey]) -> Result<(), StoreError> {
+    qb.push(" ORDER BY ");
+    for k in keys {
+        push_norm_operand(qb, &Operand::Field { name: k.field, ty: k.ty }, None)?;
+        qb.push(if k.descending { " DESC NULLS FIRST, " } else { " ASC NULLS LAST, " });
+    }
+    qb.push("o.id ASC");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern(LikeKind::StartsWith, "a%b_c\\d"), "a\\%b\\_c\\\\d%");
+        assert_eq!(like_pattern(LikeKind::EndsWith, "x"), "%x");
+        assert_eq!(like_pattern(LikeKind::Contains, "x"), "%x%");
+    }
+
+    #[test]
+    fn only_identifiers_are_spliced() {
+        assert!(ident("displayName").is_ok());
+        assert!(ident("x') OR 1=1 --").is_err());
+        assert!(ident("").is_err());
+    }
+}

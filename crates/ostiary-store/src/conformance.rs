@@ -1,0 +1,1320 @@
+//! Backend conformance suite: [`run_all`] exercises every `Store` operation against the
+//! documented semantics. Every check creates its own tenant(s) with random ids and unique
+//! domains, so checks are independent of each other and of data already in the store.
+//! Failures panic with the name of the check and the query that misbehaved.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::filter::{self, FieldType};
+use crate::{
+    AssignmentsBy, Change, ChangeSet, Filter, ListQuery, Page, Relation, SchemaState, SortKey, Store, StoreError,
+};
+use ostiary_model::{
+    AppRoleAssignment, Application, DirectoryObject, Group, ObjectId, ObjectKind, ServicePrincipal, StoredSigningKey,
+    Tenant, TenantId, User,
+};
+use std::collections::BTreeSet;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// Runs every check in sequence. Migrates the store first (idempotent).
+pub async fn run_all(store: &dyn Store) {
+    macro_rules! run {
+        ($($check:ident),* $(,)?) => {
+            $(
+                eprintln!("conformance[{}]: {}", store.backend(), stringify!($check));
+                $check(store).await;
+            )*
+        };
+    }
+    run!(
+        schema_is_current,
+        tenants,
+        object_crud,
+        unique_keys,
+        atomicity,
+        memberships,
+        transitive_relations,
+        delete_cascades,
+        app_role_assignments,
+        user_filters,
+        group_application_sp_filters,
+        order_by,
+        paging,
+        invalid_queries,
+        tenant_isolation,
+        tenant_version,
+        signing_keys,
+        assertion_replay,
+    );
+}
+
+// --- fixtures -----------------------------------------------------------------------------
+
+const T0: OffsetDateTime = datetime!(2024-01-01 00:00:00 UTC);
+
+fn oid() -> ObjectId {
+    ObjectId::from_uuid(Uuid::new_v4())
+}
+
+fn tenant_value() -> Tenant {
+    let id = Uuid::new_v4();
+    Tenant {
+        id: TenantId::from_uuid(id),
+        display_name: format!("Conformance {id}"),
+        initial_domain: format!("c{}.ostiary.test", id.simple()),
+        created_date_time: T0,
+    }
+}
+
+async fn new_tenant(s: &dyn Store) -> TenantId {
+    let t = tenant_value();
+    s.create_tenant(&t, &ChangeSet::new(), &[]).await.expect("create tenant");
+    t.id
+}
+
+fn user(upn: &str, name: &str) -> User {
+    User {
+        id: oid(),
+        account_enabled: true,
+        display_name: name.to_string(),
+        user_principal_name: upn.to_string(),
+        mail_nickname: upn.split('@').next().unwrap_or(upn).to_string(),
+        given_name: None,
+        surname: None,
+        mail: None,
+        job_title: None,
+        department: None,
+        office_location: None,
+        company_name: None,
+        employee_id: None,
+        mobile_phone: None,
+        business_phones: Vec::new(),
+        city: None,
+        state: None,
+        country: None,
+        street_address: None,
+        postal_code: None,
+        usage_location: None,
+        preferred_language: None,
+        user_type: "Member".to_string(),
+        other_mails: Vec::new(),
+        created_date_time: T0,
+        password_hash: None,
+        force_change_password_next_sign_in: false,
+        last_password_change_date_time: None,
+    }
+}
+
+fn group(name: &str) -> Group {
+    Group {
+        id: oid(),
+        display_name: name.to_string(),
+        description: None,
+        mail_enabled: false,
+        mail_nickname: name.replace(' ', ""),
+        security_enabled: true,
+        group_types: Vec::new(),
+        mail: None,
+        visibility: None,
+        is_assignable_to_role: None,
+        created_date_time: T0,
+    }
+}
+
+fn application(name: &str, uris: &[&str]) -> Application {
+    Application {
+        id: oid(),
+        app_id: Uuid::new_v4(),
+        display_name: name.to_string(),
+        description: None,
+        sign_in_audience: "AzureADMyOrg".to_string(),
+        identifier_uris: uris.iter().map(|u| u.to_string()).collect(),
+        app_roles: Vec::new(),
+        api: Default::default(),
+        password_credentials: Vec::new(),
+        key_credentials: Vec::new(),
+        web: Default::default(),
+        spa: Default::default(),
+        public_client: Default::default(),
+        is_fallback_public_client: None,
+        required_resource_access: Vec::new(),
+        tags: Vec::new(),
+        notes: None,
+        group_membership_claims: None,
+        created_date_time: T0,
+    }
+}
+
+fn service_principal(name: &str, app_id: Uuid) -> ServicePrincipal {
+    ServicePrincipal {
+        id: oid(),
+        app_id,
+        display_name: name.to_string(),
+        account_enabled: true,
+        service_principal_type: "Application".to_string(),
+        app_role_assignment_required: false,
+        app_owner_organization_id: None,
+        service_principal_names: Vec::new(),
+        tags: Vec::new(),
+        app_roles: Vec::new(),
+        oauth2_permission_scopes: Vec::new(),
+        sign_in_audience: None,
+        description: None,
+        notes: None,
+        access_token_signing_algorithm: None,
+        created_date_time: T0,
+    }
+}
+
+fn assignment(principal: ObjectId, resource: ObjectId, role: Uuid) -> AppRoleAssignment {
+    AppRoleAssignment {
+        id: format!("ara-{}", Uuid::new_v4().simple()),
+        app_role_id: role,
+        principal_id: principal,
+        resource_id: resource,
+        created_date_time: T0,
+        principal_type: String::new(),
+        principal_display_name: String::new(),
+        resource_display_name: String::new(),
+    }
+}
+
+fn signing_key(kid: &str, created_at: OffsetDateTime) -> StoredSigningKey {
+    StoredSigningKey {
+        kid: kid.to_string(),
+        alg: "RS256".to_string(),
+        cert_der: vec![0x30, 0x82, 0x01, 0x0a, 0x00, 0xff],
+        sealed_private_key: (0u8..=255).collect(),
+        kek_id: "kek-1".to_string(),
+        created_at,
+        sign_from: created_at + Duration::hours(1),
+        retire_at: None,
+    }
+}
+
+fn u(x: &User) -> DirectoryObject {
+    DirectoryObject::User(x.clone())
+}
+fn g(x: &Group) -> DirectoryObject {
+    DirectoryObject::Group(x.clone())
+}
+fn a(x: &Application) -> DirectoryObject {
+    DirectoryObject::Application(x.clone())
+}
+fn sp(x: &ServicePrincipal) -> DirectoryObject {
+    DirectoryObject::ServicePrincipal(x.clone())
+}
+
+async fn commit(s: &dyn Store, t: TenantId, changes: Vec<Change>) -> Result<(), StoreError> {
+    s.commit(t, &ChangeSet { changes }).await
+}
+
+async fn create(s: &dyn Store, t: TenantId, objects: Vec<DirectoryObject>) {
+    let changes = objects.into_iter().map(Change::CreateObject).collect();
+    commit(s, t, changes).await.expect("create objects");
+}
+
+fn member(group: &Group, member: ObjectId) -> Change {
+    Change::AddMember { group: group.id, member }
+}
+
+fn conflict(key: &str) -> StoreError {
+    StoreError::Conflict { key: key.to_string() }
+}
+
+#[track_caller]
+fn assert_not_found(r: Result<(), StoreError>, what: &str) {
+    match r {
+        Err(StoreError::NotFound { .. }) => {}
+        other => panic!("{what}: expected NotFound, got {other:?}"),
+    }
+}
+
+/// Parses and compiles a `$filter` for objects of `kind` (`None`: mixed directory objects).
+fn flt(kind: Option<ObjectKind>, src: &str) -> Filter {
+    let expr = ostiary_odata::parse_filter(src).unwrap_or_else(|e| panic!("parse {src:?}: {e}"));
+    filter::compile(&expr, kind).unwrap_or_else(|e| panic!("compile {src:?}: {e}"))
+}
+
+fn query(filter: Option<Filter>) -> ListQuery {
+    ListQuery { filter, top: 999, ..ListQuery::default() }
+}
+
+fn names(items: &[DirectoryObject]) -> Vec<String> {
+    items.iter().map(|o| o.display_name().to_string()).collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    sorted(v.iter().map(|s| s.to_string()).collect())
+}
+
+/// Every object of `kind` matching `src`, following `next` links.
+async fn all_objects(s: &dyn Store, t: TenantId, kind: ObjectKind, mut q: ListQuery) -> Vec<DirectoryObject> {
+    let mut out = Vec::new();
+    loop {
+        let page = s.list_objects(t, kind, &q).await.expect("list_objects");
+        out.extend(page.items);
+        match page.next {
+            Some(token) => q.skip_token = Some(token),
+            None => return out,
+        }
+    }
+}
+
+async fn all_related(s: &dyn Store, t: TenantId, relation: Relation, mut q: ListQuery) -> Vec<DirectoryObject> {
+    let mut out = Vec::new();
+    loop {
+        let page = s.list_related(t, relation, &q).await.expect("list_related");
+        out.extend(page.items);
+        match page.next {
+            Some(token) => q.skip_token = Some(token),
+            None => return out,
+        }
+    }
+}
+
+/// Asserts that `$filter=src` over `kind` returns exactly the objects named `want`.
+async fn expect_filter(s: &dyn Store, t: TenantId, kind: ObjectKind, src: &str, want: &[&str]) {
+    let got = all_objects(s, t, kind, query(Some(flt(Some(kind), src)))).await;
+    assert_eq!(sorted(names(&got)), strs(want), "$filter={src}");
+    let counted =
+        s.list_objects(t, kind, &ListQuery { count: true, ..query(Some(flt(Some(kind), src))) }).await.expect("count");
+    assert_eq!(counted.count, Some(want.len() as u64), "count of $filter={src}");
+}
+
+async fn related_names(s: &dyn Store, t: TenantId, relation: Relation, q: ListQuery) -> Vec<String> {
+    sorted(names(&all_related(s, t, relation, q).await))
+}
+
+fn id_set(items: &[DirectoryObject]) -> BTreeSet<ObjectId> {
+    items.iter().map(DirectoryObject::id).collect()
+}
+
+// --- schema and tenants -------------------------------------------------------------------
+
+async fn schema_is_current(s: &dyn Store) {
+    s.migrate().await.expect("migrate");
+    assert_eq!(s.migrate().await.expect("second migrate"), Vec::<i64>::new(), "migrate is idempotent");
+    match s.schema_state().await.expect("schema_state") {
+        SchemaState::Current(v) => assert!(v >= 1, "schema version {v}"),
+        other => panic!("after migrate: {other:?}"),
+    }
+    s.ping().await.expect("ping");
+    assert!(!s.backend().is_empty());
+}
+
+async fn tenants(s: &dyn Store) {
+    let t = tenant_value();
+    let initial_user = user("admin@initial.test", "Initial Admin");
+    let key = signing_key("kid-initial", T0);
+    let initial = ChangeSet::one(Change::CreateObject(u(&initial_user)));
+    s.create_tenant(&t, &initial, std::slice::from_ref(&key)).await.expect("create tenant");
+
+    assert_eq!(s.get_tenant(t.id).await.unwrap(), Some(t.clone()));
+    let upper = t.initial_domain.to_uppercase();
+    assert_eq!(s.find_tenant_by_domain(&upper).await.unwrap(), Some(t.clone()), "domain lookup ignores case");
+    assert_eq!(s.find_tenant_by_domain("nowhere.invalid").await.unwrap(), None);
+    assert!(s.list_tenants().await.unwrap().contains(&t));
+    assert_eq!(s.get_object(t.id, initial_user.id).await.unwrap(), Some(u(&initial_user)));
+    assert_eq!(s.list_signing_keys(t.id).await.unwrap(), vec![key]);
+    assert_eq!(s.get_tenant(TenantId::from_uuid(Uuid::new_v4())).await.unwrap(), None);
+
+    // Same id, other domain.
+    let mut dup_id = tenant_value();
+    dup_id.id = t.id;
+    assert_eq!(s.create_tenant(&dup_id, &ChangeSet::new(), &[]).await, Err(conflict("tenant")));
+    // Other id, same domain in another case.
+    let mut dup_domain = tenant_value();
+    dup_domain.initial_domain = upper;
+    assert_eq!(s.create_tenant(&dup_domain, &ChangeSet::new(), &[]).await, Err(conflict("domain")));
+    assert_eq!(s.get_tenant(dup_domain.id).await.unwrap(), None);
+
+    // A failing initial change set leaves no tenant behind.
+    let broken = tenant_value();
+    let mut cs = ChangeSet::new();
+    cs.push(Change::CreateObject(u(&user("same@x.test", "One"))));
+    cs.push(Change::CreateObject(u(&user("SAME@x.test", "Two"))));
+    assert_eq!(s.create_tenant(&broken, &cs, &[]).await, Err(conflict("upn")));
+    assert_eq!(s.get_tenant(broken.id).await.unwrap(), None);
+    assert_eq!(s.find_tenant_by_domain(&broken.initial_domain).await.unwrap(), None);
+
+    // Writes to an unknown tenant.
+    let unknown = TenantId::from_uuid(Uuid::new_v4());
+    assert_not_found(s.commit(unknown, &ChangeSet::new()).await, "commit on unknown tenant");
+    assert_not_found(
+        commit(s, unknown, vec![Change::CreateObject(u(&user("x@x.test", "X")))]).await,
+        "create in unknown tenant",
+    );
+}
+
+// --- objects --------------------------------------------------------------------------------
+
+async fn object_crud(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let mut alice = user("Alice@Contoso.test", "Alice");
+    alice.other_mails = vec!["alice@home.test".into()];
+    alice.password_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+    alice.created_date_time = datetime!(2024-05-06 07:08:09 UTC);
+    let team = group("Team");
+    let app = application("Api", &["api://Conf-X"]);
+    let app_sp = service_principal("Api", app.app_id);
+    create(s, t, vec![u(&alice), g(&team), a(&app), sp(&app_sp)]).await;
+
+    assert_eq!(s.get_object(t, alice.id).await.unwrap(), Some(u(&alice)));
+    assert_eq!(s.get_object(t, team.id).await.unwrap(), Some(g(&team)));
+    assert_eq!(s.get_object(t, app.id).await.unwrap(), Some(a(&app)));
+    assert_eq!(s.get_object(t, app_sp.id).await.unwrap(), Some(sp(&app_sp)));
+    assert_eq!(s.get_object(t, oid()).await.unwrap(), None);
+
+    let got = s.get_objects(t, &[alice.id, oid(), team.id]).await.unwrap();
+    assert_eq!(id_set(&got), BTreeSet::from([alice.id, team.id]));
+    assert!(s.get_objects(t, &[]).await.unwrap().is_empty());
+
+    let find = |ns: &'static str, v: String| async move { s.find_by_unique_key(t, ns, &v).await.unwrap() };
+    assert_eq!(find("upn", "alice@contoso.test".into()).await, Some(u(&alice)));
+    assert_eq!(find("appId", app.app_id.hyphenated().to_string()).await, Some(a(&app)));
+    assert_eq!(find("spAppId", app.app_id.hyphenated().to_string()).await, Some(sp(&app_sp)));
+    assert_eq!(find("identifierUri", "api://conf-x".into()).await, Some(a(&app)));
+    assert_eq!(find("upn", "nobody@contoso.test".into()).await, None);
+    assert_eq!(find("appId", Uuid::new_v4().to_string()).await, None);
+
+    // Kind restriction of list_objects.
+    let users = all_objects(s, t, ObjectKind::User, query(None)).await;
+    assert_eq!(users, vec![u(&alice)]);
+    let apps = all_objects(s, t, ObjectKind::Application, query(None)).await;
+    assert_eq!(apps, vec![a(&app)]);
+    let sps = all_objects(s, t, ObjectKind::ServicePrincipal, query(None)).await;
+    assert_eq!(sps, vec![sp(&app_sp)]);
+
+    // Update replaces the document.
+    let mut renamed = alice.clone();
+    renamed.display_name = "Alice Renamed".into();
+    renamed.job_title = Some("CTO".into());
+    commit(s, t, vec![Change::UpdateObject(u(&renamed))]).await.unwrap();
+    assert_eq!(s.get_object(t, alice.id).await.unwrap(), Some(u(&renamed)));
+    assert_eq!(find("upn", "alice@contoso.test".into()).await, Some(u(&renamed)));
+
+    // Update of a missing object, or one that changes the kind.
+    assert_not_found(
+        commit(s, t, vec![Change::UpdateObject(u(&user("ghost@x.test", "Ghost")))]).await,
+        "update missing",
+    );
+    let mut as_group = group("Impostor");
+    as_group.id = alice.id;
+    assert_not_found(commit(s, t, vec![Change::UpdateObject(g(&as_group))]).await, "update changing kind");
+    assert_eq!(s.get_object(t, alice.id).await.unwrap(), Some(u(&renamed)));
+
+    // Delete.
+    commit(s, t, vec![Change::DeleteObject(team.id)]).await.unwrap();
+    assert_eq!(s.get_object(t, team.id).await.unwrap(), None);
+    assert_not_found(commit(s, t, vec![Change::DeleteObject(team.id)]).await, "delete twice");
+    assert!(all_objects(s, t, ObjectKind::Group, query(None)).await.is_empty());
+    commit(s, t, vec![Change::DeleteObject(app.id)]).await.unwrap();
+    assert_eq!(find("appId", app.app_id.hyphenated().to_string()).await, None);
+    assert_eq!(find("identifierUri", "api://conf-x".into()).await, None);
+}
+
+async fn unique_keys(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let first = user("Dup@X.test", "First");
+    create(s, t, vec![u(&first)]).await;
+
+    // Duplicate UPN (case-insensitive) and duplicate id.
+    let second = user("dup@x.TEST", "Second");
+    assert_eq!(commit(s, t, vec![Change::CreateObject(u(&second))]).await, Err(conflict("upn")));
+    let mut same_id = user("other@x.test", "Same Id");
+    same_id.id = first.id;
+    assert_eq!(commit(s, t, vec![Change::CreateObject(u(&same_id))]).await, Err(conflict("id")));
+    let mut group_same_id = group("Same Id Group");
+    group_same_id.id = first.id;
+    assert_eq!(commit(s, t, vec![Change::CreateObject(g(&group_same_id))]).await, Err(conflict("id")));
+
+    // Applications and service principals.
+    let app1 = application("One", &["api://One"]);
+    create(s, t, vec![a(&app1)]).await;
+    let mut app2 = application("Two", &[]);
+    app2.app_id = app1.app_id;
+    assert_eq!(commit(s, t, vec![Change::CreateObject(a(&app2))]).await, Err(conflict("appId")));
+    let app3 = application("Three", &["API://one"]);
+    assert_eq!(commit(s, t, vec![Change::CreateObject(a(&app3))]).await, Err(conflict("identifierUri")));
+    let sp1 = service_principal("One", app1.app_id);
+    create(s, t, vec![sp(&sp1)]).await;
+    let sp2 = service_principal("One again", app1.app_id);
+    assert_eq!(commit(s, t, vec![Change::CreateObject(sp(&sp2))]).await, Err(conflict("spAppId")));
+
+    // An update that changes the UPN frees the old one.
+    let mut moved = first.clone();
+    moved.user_principal_name = "renamed@x.test".into();
+    commit(s, t, vec![Change::UpdateObject(u(&moved))]).await.unwrap();
+    assert_eq!(s.find_by_unique_key(t, "upn", "dup@x.test").await.unwrap(), None);
+    assert_eq!(s.find_by_unique_key(t, "upn", "renamed@x.test").await.unwrap(), Some(u(&moved)));
+    let taker = user("DUP@x.test", "Taker");
+    create(s, t, vec![u(&taker)]).await;
+    assert_eq!(s.find_by_unique_key(t, "upn", "dup@x.test").await.unwrap(), Some(u(&taker)));
+
+    // An update onto a taken UPN conflicts and changes nothing.
+    let mut clash = moved.clone();
+    clash.user_principal_name = "Dup@x.test".into();
+    assert_eq!(commit(s, t, vec![Change::UpdateObject(u(&clash))]).await, Err(conflict("upn")));
+    assert_eq!(s.get_object(t, first.id).await.unwrap(), Some(u(&moved)));
+    assert_eq!(s.find_by_unique_key(t, "upn", "renamed@x.test").await.unwrap(), Some(u(&moved)));
+
+    // Updating identifier URIs re-synchronises them.
+    let mut app1b = app1.clone();
+    app1b.identifier_uris = vec!["api://one-b".into()];
+    commit(s, t, vec![Change::UpdateObject(a(&app1b))]).await.unwrap();
+    assert_eq!(s.find_by_unique_key(t, "identifierUri", "api://one").await.unwrap(), None);
+    assert_eq!(s.find_by_unique_key(t, "identifierUri", "api://one-b").await.unwrap(), Some(a(&app1b)));
+    create(s, t, vec![a(&app3)]).await;
+
+    // Deleting frees the key.
+    commit(s, t, vec![Change::DeleteObject(taker.id)]).await.unwrap();
+    create(s, t, vec![u(&user("dup@x.test", "After Delete"))]).await;
+}
+
+async fn atomicity(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let v0 = s.tenant_version(t).await.unwrap();
+
+    let first = user("p@x.test", "P One");
+    let second = user("P@X.test", "P Two");
+    let r = commit(s, t, vec![Change::CreateObject(u(&first)), Change::CreateObject(u(&second))]).await;
+    assert_eq!(r, Err(conflict("upn")));
+    assert_eq!(s.get_object(t, first.id).await.unwrap(), None, "first change rolled back");
+    assert_eq!(s.find_by_unique_key(t, "upn", "p@x.test").await.unwrap(), None);
+    assert_eq!(s.tenant_version(t).await.unwrap(), v0, "failed commit keeps the version");
+
+    let team = group("Team");
+    let r = commit(s, t, vec![Change::CreateObject(g(&team)), member(&team, oid())]).await;
+    assert_not_found(r, "add member that does not exist");
+    assert_eq!(s.get_object(t, team.id).await.unwrap(), None);
+
+    // Later changes see earlier ones in the same set.
+    let person = user("q@x.test", "Q");
+    commit(s, t, vec![Change::CreateObject(g(&team)), Change::CreateObject(u(&person)), member(&team, person.id)])
+        .await
+        .unwrap();
+    let rel = Relation::Members { group: team.id, transitive: false };
+    assert_eq!(related_names(s, t, rel, query(None)).await, strs(&["Q"]));
+
+    // Delete and re-create a UPN within one set.
+    let again = user("q@x.test", "Q Again");
+    commit(s, t, vec![Change::DeleteObject(person.id), Change::CreateObject(u(&again))]).await.unwrap();
+    assert_eq!(s.find_by_unique_key(t, "upn", "q@x.test").await.unwrap(), Some(u(&again)));
+
+    // A failing last change undoes a delete.
+    let r = commit(s, t, vec![Change::DeleteObject(again.id), Change::DeleteObject(oid())]).await;
+    assert_not_found(r, "delete missing");
+    assert_eq!(s.get_object(t, again.id).await.unwrap(), Some(u(&again)));
+}
+
+// --- relations ------------------------------------------------------------------------------
+
+async fn memberships(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let team = group("Team");
+    let alice = user("alice@x.test", "Alice");
+    let bob = user("bob@x.test", "Bob");
+    create(s, t, vec![g(&team), u(&alice), u(&bob)]).await;
+
+    commit(s, t, vec![member(&team, alice.id)]).await.unwrap();
+    assert_eq!(commit(s, t, vec![member(&team, alice.id)]).await, Err(conflict("membership")));
+    let not_a_group = Change::AddMember { group: alice.id, member: bob.id };
+    assert_not_found(commit(s, t, vec![not_a_group]).await, "user as group");
+    assert_not_found(commit(s, t, vec![member(&team, oid())]).await, "missing member");
+    let missing_group = Change::AddMember { group: oid(), member: bob.id };
+    assert_not_found(commit(s, t, vec![missing_group]).await, "missing group");
+    let not_member = Change::RemoveMember { group: team.id, member: bob.id };
+    assert_not_found(commit(s, t, vec![not_member]).await, "remove non-member");
+
+    let direct = Relation::Members { group: team.id, transitive: false };
+    assert_eq!(related_names(s, t, direct, query(None)).await, strs(&["Alice"]));
+    let of_alice = Relation::MemberOf { object: alice.id, transitive: false };
+    assert_eq!(related_names(s, t, of_alice, query(None)).await, strs(&["Team"]));
+
+    commit(s, t, vec![Change::RemoveMember { group: team.id, member: alice.id }]).await.unwrap();
+    assert!(related_names(s, t, direct, query(None)).await.is_empty());
+    assert!(related_names(s, t, of_alice, query(None)).await.is_empty());
+    // Memberships of a service principal and of a group in a group.
+    let app_sp = service_principal("Daemon", Uuid::new_v4());
+    let sub = group("Sub");
+    create(s, t, vec![sp(&app_sp), g(&sub)]).await;
+    commit(s, t, vec![member(&team, app_sp.id), member(&team, sub.id)]).await.unwrap();
+    assert_eq!(related_names(s, t, direct, query(None)).await, strs(&["Daemon", "Sub"]));
+}
+
+async fn transitive_relations(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let (g1, g2, g3) = (group("G1"), group("G2"), group("G3"));
+    let (u1, u2, u3) = (user("u1@x.test", "U1"), user("u2@x.test", "U2"), user("u3@x.test", "U3"));
+    let daemon = service_principal("S1", Uuid::new_v4());
+    create(s, t, vec![g(&g1), g(&g2), g(&g3), u(&u1), u(&u2), u(&u3), sp(&daemon)]).await;
+    commit(
+        s,
+        t,
+        vec![
+            member(&g1, g2.id),
+            member(&g2, g3.id),
+            member(&g3, u3.id),
+            member(&g1, u1.id),
+            member(&g2, u2.id),
+            member(&g3, daemon.id),
+            // A diamond: U3 is reachable twice.
+            member(&g1, u3.id),
+        ],
+    )
+    .await
+    .unwrap();
+
+    let members = |group: &Group, transitive| Relation::Members { group: group.id, transitive };
+    let member_of = |x: ObjectId, transitive| Relation::MemberOf { object: x, transitive };
+
+    assert_eq!(related_names(s, t, members(&g1, false), query(None)).await, strs(&["G2", "U1", "U3"]));
+    let all = related_names(s, t, members(&g1, true), query(None)).await;
+    assert_eq!(all, strs(&["G2", "G3", "S1", "U1", "U2", "U3"]));
+    assert_eq!(related_names(s, t, member_of(u3.id, false), query(None)).await, strs(&["G1", "G3"]));
+    assert_eq!(related_names(s, t, member_of(u3.id, true), query(None)).await, strs(&["G1", "G2", "G3"]));
+    assert_eq!(related_names(s, t, member_of(g1.id, true), query(None)).await, Vec::<String>::new());
+
+    // Cast restricts kinds.
+    let users_only = ListQuery { cast: Some(ObjectKind::User), ..query(None) };
+    assert_eq!(related_names(s, t, members(&g1, true), users_only).await, strs(&["U1", "U2", "U3"]));
+    let groups_only = ListQuery { cast: Some(ObjectKind::Group), ..query(None) };
+    assert_eq!(related_names(s, t, members(&g1, true), groups_only).await, strs(&["G2", "G3"]));
+    let sps_only = ListQuery { cast: Some(ObjectKind::ServicePrincipal), ..query(None) };
+    assert_eq!(related_names(s, t, members(&g1, true), sps_only).await, strs(&["S1"]));
+
+    // Filters (directory-object properties), count and paging on relations.
+    let q = query(Some(flt(None, "displayName eq 'u2' or startswith(displayName, 'G')")));
+    assert_eq!(related_names(s, t, members(&g1, true), q).await, strs(&["G2", "G3", "U2"]));
+    let q = ListQuery {
+        cast: Some(ObjectKind::User),
+        ..query(Some(flt(Some(ObjectKind::User), "userPrincipalName eq 'U3@X.TEST'")))
+    };
+    assert_eq!(related_names(s, t, members(&g1, true), q).await, strs(&["U3"]));
+    let q = ListQuery {
+        top: 2,
+        count: true,
+        order_by: vec![SortKey { field: "displayName", ty: FieldType::String, descending: false }],
+        ..ListQuery::default()
+    };
+    let page = s.list_related(t, members(&g1, true), &q).await.unwrap();
+    assert_eq!(names(&page.items), vec!["G2", "G3"]);
+    assert_eq!(page.count, Some(6));
+    assert!(page.next.is_some());
+    let ordered = all_related(s, t, members(&g1, true), q).await;
+    assert_eq!(names(&ordered), vec!["G2", "G3", "S1", "U1", "U2", "U3"]);
+
+    // A cycle terminates and includes both groups.
+    let (ca, cb) = (group("Cycle A"), group("Cycle B"));
+    create(s, t, vec![g(&ca), g(&cb)]).await;
+    commit(s, t, vec![member(&ca, cb.id), member(&cb, ca.id)]).await.unwrap();
+    let both = strs(&["Cycle A", "Cycle B"]);
+    assert_eq!(related_names(s, t, members(&ca, true), query(None)).await, both);
+    assert_eq!(related_names(s, t, member_of(ca.id, true), query(None)).await, both);
+    assert_eq!(related_names(s, t, members(&ca, false), query(None)).await, strs(&["Cycle B"]));
+    let counted = s.list_related(t, members(&cb, true), &ListQuery { count: true, ..query(None) }).await.unwrap();
+    assert_eq!(counted.count, Some(2));
+
+    // A self-cycle as well.
+    let selfish = group("Self");
+    create(s, t, vec![g(&selfish)]).await;
+    commit(s, t, vec![member(&selfish, selfish.id)]).await.unwrap();
+    assert_eq!(related_names(s, t, members(&selfish, true), query(None)).await, strs(&["Self"]));
+
+    // Relations of a missing object are empty.
+    assert!(related_names(s, t, member_of(oid(), true), query(None)).await.is_empty());
+}
+
+async fn delete_cascades(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let (outer, inner) = (group("Outer"), group("Inner"));
+    let person = user("person@x.test", "Person");
+    let resource = service_principal("Resource", Uuid::new_v4());
+    let client = service_principal("Client", Uuid::new_v4());
+    create(s, t, vec![g(&outer), g(&inner), u(&person), sp(&resource), sp(&client)]).await;
+    let role = Uuid::new_v4();
+    let by_person = assignment(person.id, resource.id, role);
+    let by_inner = assignment(inner.id, resource.id, role);
+    let by_client = assignment(client.id, resource.id, role);
+    let on_client = assignment(person.id, client.id, role);
+    commit(
+        s,
+        t,
+        vec![
+            member(&outer, inner.id),
+            member(&inner, person.id),
+            member(&outer, client.id),
+            Change::AddAppRoleAssignment(by_person.clone()),
+            Change::AddAppRoleAssignment(by_inner.clone()),
+            Change::AddAppRoleAssignment(by_client.clone()),
+            Change::AddAppRoleAssignment(on_client.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+
+    let ids = |v: Vec<AppRoleAssignment>| v.into_iter().map(|a| a.id).collect::<BTreeSet<_>>();
+    let all = move || async move { ids(s.list_app_role_assignments(t, AssignmentsBy::All).await.unwrap()) };
+
+    // Deleting a group removes its memberships in both directions and its assignments.
+    commit(s, t, vec![Change::DeleteObject(inner.id)]).await.unwrap();
+    let outer_members = Relation::Members { group: outer.id, transitive: true };
+    assert_eq!(related_names(s, t, outer_members, query(None)).await, strs(&["Client"]));
+    let person_of = Relation::MemberOf { object: person.id, transitive: true };
+    assert!(related_names(s, t, person_of, query(None)).await.is_empty());
+    assert_eq!(all().await, BTreeSet::from([by_person.id.clone(), by_client.id.clone(), on_client.id.clone()]));
+
+    // Deleting a service principal removes assignments as principal and as resource.
+    commit(s, t, vec![Change::DeleteObject(client.id)]).await.unwrap();
+    assert_eq!(all().await, BTreeSet::from([by_person.id.clone()]));
+    assert!(related_names(s, t, outer_members, query(None)).await.is_empty());
+    // The removed assignment ids are gone, not just hidden.
+    assert_not_found(
+        commit(s, t, vec![Change::RemoveAppRoleAssignment { id: on_client.id.clone() }]).await,
+        "assignment of deleted resource",
+    );
+
+    // Deleting the resource removes the rest; deleting the principal works on its own.
+    commit(s, t, vec![Change::DeleteObject(resource.id)]).await.unwrap();
+    assert!(all().await.is_empty());
+    commit(s, t, vec![Change::DeleteObject(person.id)]).await.unwrap();
+    // And the freed objects' keys are reusable.
+    create(s, t, vec![u(&user("person@x.test", "Person 2"))]).await;
+    let client2 = service_principal("Client 2", client.app_id);
+    create(s, t, vec![sp(&client2)]).await;
+}
+
+async fn app_role_assignments(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let resource = service_principal("Resource API", Uuid::new_v4());
+    let client = service_principal("Client App", Uuid::new_v4());
+    let person = user("assignee@x.test", "Assignee User");
+    let team = group("Assignee Group");
+    create(s, t, vec![sp(&resource), sp(&client), u(&person), g(&team)]).await;
+    let (r1, r2) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut a1 = assignment(person.id, resource.id, r1);
+    a1.created_date_time = datetime!(2024-01-01 00:00:01 UTC);
+    let mut a2 = assignment(team.id, resource.id, r1);
+    a2.created_date_time = datetime!(2024-01-01 00:00:02 UTC);
+    let mut a3 = assignment(client.id, resource.id, r2);
+    a3.created_date_time = datetime!(2024-01-01 00:00:03 UTC);
+    let mut a4 = assignment(person.id, client.id, Uuid::nil());
+    a4.created_date_time = datetime!(2024-01-01 00:00:04.5 UTC);
+    let adds = [&a1, &a2, &a3, &a4].map(|x| Change::AddAppRoleAssignment(x.clone()));
+    commit(s, t, adds.to_vec()).await.unwrap();
+
+    let filled = |x: &AppRoleAssignment, ptype: &str, pname: &str, rname: &str| AppRoleAssignment {
+        principal_type: ptype.into(),
+        principal_display_name: pname.into(),
+        resource_display_name: rname.into(),
+        ..x.clone()
+    };
+    let e1 = filled(&a1, "User", "Assignee User", "Resource API");
+    let e2 = filled(&a2, "Group", "Assignee Group", "Resource API");
+    let e3 = filled(&a3, "ServicePrincipal", "Client App", "Resource API");
+    let e4 = filled(&a4, "User", "Assignee User", "Client App");
+    let by_id = |mut v: Vec<AppRoleAssignment>| {
+        v.sort_by(|x, y| x.id.cmp(&y.id));
+        v
+    };
+    let list = |by: AssignmentsBy| async move { by_id(s.list_app_role_assignments(t, by).await.unwrap()) };
+
+    assert_eq!(list(AssignmentsBy::Principal(person.id)).await, by_id(vec![e1.clone(), e4.clone()]));
+    assert_eq!(list(AssignmentsBy::Principal(team.id)).await, vec![e2.clone()]);
+    assert_eq!(list(AssignmentsBy::Resource(resource.id)).await, by_id(vec![e1.clone(), e2.clone(), e3.clone()]));
+    assert_eq!(list(AssignmentsBy::Resource(client.id)).await, vec![e4.clone()]);
+    assert_eq!(list(AssignmentsBy::Id(a3.id.clone())).await, vec![e3.clone()]);
+    assert!(list(AssignmentsBy::Id("missing".into())).await.is_empty());
+    assert_eq!(list(AssignmentsBy::All).await, by_id(vec![e1.clone(), e2.clone(), e3.clone(), e4.clone()]));
+
+    // Duplicates: same (principal, resource, role) under a new id, or a reused id.
+    let dup = assignment(person.id, resource.id, r1);
+    assert_eq!(commit(s, t, vec![Change::AddAppRoleAssignment(dup)]).await, Err(conflict("appRoleAssignment")));
+    let mut reused = assignment(team.id, resource.id, r2);
+    reused.id = a1.id.clone();
+    assert_eq!(commit(s, t, vec![Change::AddAppRoleAssignment(reused)]).await, Err(conflict("appRoleAssignment")));
+    // Same principal and resource with another role is fine.
+    let other_role = assignment(person.id, resource.id, r2);
+    commit(s, t, vec![Change::AddAppRoleAssignment(other_role.clone())]).await.unwrap();
+
+    assert_not_found(
+        commit(s, t, vec![Change::AddAppRoleAssignment(assignment(oid(), resource.id, r1))]).await,
+        "missing principal",
+    );
+    assert_not_found(
+        commit(s, t, vec![Change::AddAppRoleAssignment(assignment(person.id, oid(), r1))]).await,
+        "missing resource",
+    );
+
+    // Display names follow the objects.
+    let mut renamed = resource.clone();
+    renamed.display_name = "Resource API v2".into();
+    commit(s, t, vec![Change::UpdateObject(sp(&renamed))]).await.unwrap();
+    let got = list(AssignmentsBy::Id(a2.id.clone())).await;
+    assert_eq!(got[0].resource_display_name, "Resource API v2");
+
+    // Removal.
+    commit(s, t, vec![Change::RemoveAppRoleAssignment { id: a4.id.clone() }]).await.unwrap();
+    assert!(list(AssignmentsBy::Id(a4.id.clone())).await.is_empty());
+    assert_not_found(commit(s, t, vec![Change::RemoveAppRoleAssignment { id: a4.id.clone() }]).await, "remove twice");
+    assert_eq!(list(AssignmentsBy::All).await.len(), 4);
+}
+
+// --- filters, sorting, paging -----------------------------------------------------------------
+
+async fn user_filters(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let mut alice = user("alice@x.test", "Alice Adams");
+    alice.department = Some("Sales".into());
+    alice.job_title = Some("Engineer".into());
+    alice.city = Some("Paris".into());
+    alice.mail = Some("alice@contoso.com".into());
+    alice.other_mails = vec!["a1@x.com".into(), "ALICE@other.com".into()];
+    alice.business_phones = vec!["+1 555 0100".into()];
+    alice.created_date_time = datetime!(2024-01-01 00:00:00 UTC);
+    let mut bob = user("bob@x.test", "Bob Brown");
+    bob.department = Some("Engineering".into());
+    bob.job_title = Some("Manager".into());
+    bob.city = Some("Berlin".into());
+    bob.account_enabled = false;
+    bob.user_type = "Guest".into();
+    bob.created_date_time = datetime!(2024-02-01 00:00:00 UTC);
+    let mut carol = user("carol@x.test", "Carol 100% Real");
+    carol.department = Some("R&D_Lab".into());
+    carol.job_title = Some("100%_sure".into());
+    carol.mail = Some("carol@contoso.com".into());
+    carol.created_date_time = datetime!(2024-03-01 12:30:00 UTC);
+    let mut dave = user("dave@x.test", "dave");
+    dave.department = Some("sales".into());
+    dave.city = Some("PARIS".into());
+    dave.other_mails = vec!["dave@x.com".into()];
+    dave.business_phones = vec!["+44 20".into()];
+    dave.created_date_time = datetime!(2024-04-01 00:00:00 UTC);
+    let mut eve = user("eve@x.test", "Eve_Underscore");
+    eve.job_title = Some("x a_c y".into());
+    eve.created_date_time = datetime!(2024-05-01 00:00:00 UTC);
+    let mut frank = user("frank@x.test", "Frank");
+    frank.department = Some("back\\slash".into());
+    frank.job_title = Some("1000abc".into());
+    frank.created_date_time = datetime!(2024-06-01 00:00:00 UTC);
+    create(s, t, [&alice, &bob, &carol, &dave, &eve, &frank].map(u).to_vec()).await;
+    // Noise in another kind and another tenant must never show up.
+    create(s, t, vec![g(&group("Alice Adams"))]).await;
+    let other = new_tenant(s).await;
+    create(s, other, vec![u(&user("alice@x.test", "Alice Adams"))]).await;
+
+    let k = ObjectKind::User;
+    let (aa, bb, cc, dd, ee, ff) = ("Alice Adams", "Bob Brown", "Carol 100% Real", "dave", "Eve_Underscore", "Frank");
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        // eq / ne, case-insensitive, ne matches missing values.
+        ("displayName eq 'ALICE ADAMS'".into(), vec![aa]),
+        ("department eq 'SALES'".into(), vec![aa, dd]),
+        ("department ne 'sales'".into(), vec![bb, cc, ee, ff]),
+        ("userType eq 'guest'".into(), vec![bb]),
+        ("displayName eq 'nobody'".into(), vec![]),
+        // Ranges on strings compare lowercased.
+        ("displayName ge 'c'".into(), vec![cc, dd, ee, ff]),
+        ("displayName gt 'DAVE'".into(), vec![ee, ff]),
+        ("displayName lt 'B'".into(), vec![aa]),
+        ("displayName le 'bob brown'".into(), vec![aa, bb]),
+        ("department gt 'r'".into(), vec![cc, dd, aa]),
+        // Date-time ranges.
+        ("createdDateTime ge 2024-02-01T00:00:00Z and createdDateTime lt 2024-04-01T00:00:00Z".into(), vec![bb, cc]),
+        ("createdDateTime gt 2024-02-01T00:00:00Z and createdDateTime le 2024-04-01T00:00:00Z".into(), vec![cc, dd]),
+        ("createdDateTime eq 2024-03-01T12:30:00Z".into(), vec![cc]),
+        ("createdDateTime eq 2024-03-01T13:30:00+01:00".into(), vec![cc]),
+        ("createdDateTime ne 2024-03-01T12:30:00Z".into(), vec![aa, bb, dd, ee, ff]),
+        ("createdDateTime lt 2024-01-15T00:00:00Z".into(), vec![aa]),
+        ("createdDateTime ge 2024-06-01T00:00:00Z".into(), vec![ff]),
+        // in
+        ("department in ('SALES', 'engineering')".into(), vec![aa, bb, dd]),
+        ("city in ('nowhere')".into(), vec![]),
+        // String functions, wildcards taken literally.
+        ("startswith(displayName,'al')".into(), vec![aa]),
+        ("startswith(jobTitle,'100%')".into(), vec![cc]),
+        ("startswith(jobTitle,'100')".into(), vec![cc, ff]),
+        ("contains(jobTitle,'a_c')".into(), vec![ee]),
+        ("contains(displayName,'%')".into(), vec![cc]),
+        ("contains(displayName,'_')".into(), vec![ee]),
+        ("endswith(displayName,'BROWN')".into(), vec![bb]),
+        ("endswith(department,'_lab')".into(), vec![cc]),
+        ("contains(department,'k\\s')".into(), vec![ff]),
+        ("contains(department,'\\')".into(), vec![ff]),
+        ("contains(mail,'CONTOSO')".into(), vec![aa, cc]),
+        // Booleans.
+        ("accountEnabled eq false".into(), vec![bb]),
+        ("accountEnabled ne true".into(), vec![bb]),
+        ("accountEnabled eq true and department eq 'sales'".into(), vec![aa, dd]),
+        // Logic.
+        ("department eq 'sales' or city eq 'berlin'".into(), vec![aa, bb, dd]),
+        ("not(department eq 'sales')".into(), vec![bb, cc, ee, ff]),
+        ("not(startswith(displayName,'a')) and accountEnabled eq true".into(), vec![cc, dd, ee, ff]),
+        ("not(city eq 'paris' or city eq 'berlin')".into(), vec![cc, ee, ff]),
+        ("(city eq 'paris' or jobTitle eq 'manager') and not(accountEnabled eq false)".into(), vec![aa, dd]),
+        // Null.
+        ("mail eq null".into(), vec![bb, dd, ee, ff]),
+        ("mail ne null".into(), vec![aa, cc]),
+        ("city eq null and department ne null".into(), vec![cc, ff]),
+        ("not(mail eq null)".into(), vec![aa, cc]),
+        // GUIDs, quoted (any case) or bare.
+        (format!("id eq '{}'", alice.id.to_string().to_uppercase()), vec![aa]),
+        (format!("id eq {}", bob.id), vec![bb]),
+        (format!("id in ('{}', '{}')", alice.id, carol.id), vec![aa, cc]),
+        (format!("id ne {}", bob.id), vec![aa, cc, dd, ee, ff]),
+        // Lambdas.
+        ("otherMails/any(m: startswith(m, 'alice@'))".into(), vec![aa]),
+        ("otherMails/any(m: m eq 'DAVE@X.COM')".into(), vec![dd]),
+        ("otherMails/any(m: m in ('a1@x.com', 'nobody@x.com'))".into(), vec![aa]),
+        ("otherMails/any(m: contains(m, '%'))".into(), vec![]),
+        ("otherMails/any()".into(), vec![aa, dd]),
+        ("businessPhones/any()".into(), vec![aa, dd]),
+        ("not(otherMails/any())".into(), vec![bb, cc, ee, ff]),
+        ("otherMails/all(m: endswith(m, '@x.com'))".into(), vec![bb, cc, dd, ee, ff]),
+        ("otherMails/all(m: endswith(m, '.com')) and otherMails/any()".into(), vec![aa, dd]),
+        ("businessPhones/any(p: startswith(p, '+44')) or mail ne null".into(), vec![aa, cc, dd]),
+    ];
+    for (src, want) in &cases {
+        expect_filter(s, t, k, src, want).await;
+    }
+}
+
+async fn group_application_sp_filters(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let mut g1 = group("Unified One");
+    g1.group_types = vec!["Unified".into()];
+    g1.mail_enabled = true;
+    g1.security_enabled = false;
+    g1.is_assignable_to_role = Some(true);
+    g1.visibility = Some("Private".into());
+    g1.mail = Some("one@x.test".into());
+    g1.created_date_time = datetime!(2023-12-31 23:59:59 UTC);
+    let mut g2 = group("Security Two");
+    g2.description = Some("Locked down".into());
+    let mut g3 = group("Third");
+    g3.is_assignable_to_role = Some(false);
+    create(s, t, vec![g(&g1), g(&g2), g(&g3)]).await;
+    let k = ObjectKind::Group;
+    expect_filter(s, t, k, "groupTypes/any(c: c eq 'unified')", &["Unified One"]).await;
+    expect_filter(s, t, k, "not(groupTypes/any(c: c eq 'Unified'))", &["Security Two", "Third"]).await;
+    expect_filter(s, t, k, "mailEnabled eq true", &["Unified One"]).await;
+    expect_filter(s, t, k, "securityEnabled eq true", &["Security Two", "Third"]).await;
+    expect_filter(s, t, k, "isAssignableToRole eq null", &["Security Two"]).await;
+    expect_filter(s, t, k, "isAssignableToRole eq true", &["Unified One"]).await;
+    expect_filter(s, t, k, "isAssignableToRole ne true", &["Security Two", "Third"]).await;
+    expect_filter(s, t, k, "isAssignableToRole eq false", &["Third"]).await;
+    expect_filter(s, t, k, "visibility eq 'private'", &["Unified One"]).await;
+    expect_filter(s, t, k, "contains(description, 'LOCKED')", &["Security Two"]).await;
+    expect_filter(s, t, k, "createdDateTime lt 2024-01-01T00:00:00Z", &["Unified One"]).await;
+
+    let mut a1 = application("App One", &["api://one", "https://One.example/api"]);
+    a1.tags = vec!["HR".into()];
+    let a2 = application("App Two", &[]);
+    let mut s1 = service_principal("App One", a1.app_id);
+    s1.service_principal_names = vec!["api://one".into(), a1.app_id.to_string()];
+    s1.app_owner_organization_id = Some(t.as_uuid());
+    let mut s2 = service_principal("Managed", Uuid::new_v4());
+    s2.service_principal_type = "ManagedIdentity".into();
+    s2.account_enabled = false;
+    s2.app_role_assignment_required = true;
+    create(s, t, vec![a(&a1), a(&a2), sp(&s1), sp(&s2)]).await;
+    let k = ObjectKind::Application;
+    expect_filter(s, t, k, "identifierUris/any(x: startswith(x, 'API://'))", &["App One"]).await;
+    expect_filter(s, t, k, "identifierUris/all(x: startswith(x, 'api://'))", &["App Two"]).await;
+    expect_filter(s, t, k, &format!("appId eq '{}'", a2.app_id), &["App Two"]).await;
+    expect_filter(s, t, k, &format!("appId eq {}", a1.app_id.to_string().to_uppercase()), &["App One"]).await;
+    expect_filter(s, t, k, "tags/any(x: x eq 'hr')", &["App One"]).await;
+    expect_filter(s, t, k, "signInAudience eq 'azureadmyorg'", &["App One", "App Two"]).await;
+    let k = ObjectKind::ServicePrincipal;
+    expect_filter(s, t, k, "servicePrincipalType eq 'managedidentity'", &["Managed"]).await;
+    expect_filter(s, t, k, "accountEnabled eq true", &["App One"]).await;
+    expect_filter(s, t, k, "appRoleAssignmentRequired eq true", &["Managed"]).await;
+    expect_filter(s, t, k, "appOwnerOrganizationId eq null", &["Managed"]).await;
+    expect_filter(s, t, k, &format!("appOwnerOrganizationId eq {}", t.as_uuid()), &["App One"]).await;
+    expect_filter(s, t, k, &format!("servicePrincipalNames/any(n: n eq '{}')", a1.app_id), &["App One"]).await;
+    expect_filter(s, t, k, &format!("appId in ('{}', '{}')", a1.app_id, s2.app_id), &["App One", "Managed"]).await;
+}
+
+fn key(field: &'static str, ty: FieldType, descending: bool) -> SortKey {
+    SortKey { field, ty, descending }
+}
+
+async fn order_by(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let specs = [
+        ("echo", "b", datetime!(2024-01-03 00:00:00 UTC)),
+        ("Bravo", "a", datetime!(2024-01-05 00:00:00 UTC)),
+        ("alpha", "b", datetime!(2024-01-01 00:00:00 UTC)),
+        ("Delta", "a", datetime!(2024-01-02 00:00:00 UTC)),
+        ("charlie", "B", datetime!(2024-01-04 00:00:00 UTC)),
+        ("Same", "c", datetime!(2024-01-06 00:00:00 UTC)),
+        ("same", "c", datetime!(2024-01-06 00:00:00 UTC)),
+        ("SAME", "c", datetime!(2024-01-06 00:00:00 UTC)),
+    ];
+    let users: Vec<User> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, (name, dept, created))| {
+            let mut x = user(&format!("o{i}@x.test"), name);
+            x.department = Some(dept.to_string());
+            x.created_date_time = *created;
+            x
+        })
+        .collect();
+    create(s, t, users.iter().map(u).collect()).await;
+
+    // The ids of the three "same" users in ascending order: the tie-breaker.
+    let mut same_ids: Vec<ObjectId> = users[5..].iter().map(|x| x.id).collect();
+    same_ids.sort();
+    let same_names: Vec<String> =
+        same_ids.iter().map(|id| users.iter().find(|x| x.id == *id).unwrap().display_name.clone()).collect();
+    let with = |mut front: Vec<&str>, back: bool| {
+        let mut v: Vec<String> = Vec::new();
+        if !back {
+            v.extend(same_names.iter().cloned());
+        }
+        v.extend(front.drain(..).map(String::from));
+        if back {
+            v.extend(same_names.iter().cloned());
+        }
+        v
+    };
+
+    let run = |keys: Vec<SortKey>, top: u32| async move {
+        let q = ListQuery { order_by: keys, top, ..ListQuery::default() };
+        names(&all_objects(s, t, ObjectKind::User, q).await)
+    };
+    let name_asc = vec![key("displayName", FieldType::String, false)];
+    let name_desc = vec![key("displayName", FieldType::String, true)];
+    let created_desc = vec![key("createdDateTime", FieldType::DateTime, true)];
+    let created_asc = vec![key("createdDateTime", FieldType::DateTime, false)];
+
+    let asc = with(vec!["alpha", "Bravo", "charlie", "Delta", "echo"], true);
+    assert_eq!(run(name_asc.clone(), 999).await, asc, "displayName asc");
+    assert_eq!(run(name_asc, 3).await, asc, "displayName asc, paged");
+    let desc = with(vec!["echo", "Delta", "charlie", "Bravo", "alpha"], false);
+    assert_eq!(run(name_desc.clone(), 999).await, desc, "displayName desc (ties by id asc)");
+    assert_eq!(run(name_desc, 2).await, desc, "displayName desc, paged");
+    let by_created_desc = with(vec!["Bravo", "charlie", "echo", "Delta", "alpha"], false);
+    assert_eq!(run(created_desc, 999).await, by_created_desc, "createdDateTime desc");
+    let by_created_asc = with(vec!["alpha", "Delta", "echo", "charlie", "Bravo"], true);
+    assert_eq!(run(created_asc, 4).await, by_created_asc, "createdDateTime asc");
+    // Two keys: department asc (case-insensitive), then displayName desc.
+    let two = vec![key("department", FieldType::String, false), key("displayName", FieldType::String, true)];
+    let mut want: Vec<String> = ["Delta", "Bravo", "echo", "charlie", "alpha"].map(String::from).to_vec();
+    want.extend(same_names.iter().cloned());
+    assert_eq!(run(two, 999).await, want, "department asc, displayName desc");
+
+    // Filter plus order.
+    let q = ListQuery {
+        filter: Some(flt(Some(ObjectKind::User), "department eq 'B'")),
+        order_by: vec![key("displayName", FieldType::String, true)],
+        ..ListQuery::default()
+    };
+    let got = names(&all_objects(s, t, ObjectKind::User, q).await);
+    assert_eq!(got, vec!["echo", "charlie", "alpha"]);
+}
+
+async fn paging(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let users: Vec<User> = (0..250)
+        .map(|i| {
+            let mut x = user(&format!("pager{i:03}@x.test"), &format!("Pager {}", i % 10));
+            x.created_date_time = T0 + Duration::seconds(i % 7);
+            x
+        })
+        .collect();
+    create(s, t, users.iter().map(u).collect()).await;
+
+    // Default order: id ascending.
+    let mut expected: Vec<ObjectId> = users.iter().map(|x| x.id).collect();
+    expected.sort();
+    let mut q = ListQuery { top: 100, count: true, ..ListQuery::default() };
+    let mut sizes = Vec::new();
+    let mut seen: Vec<ObjectId> = Vec::new();
+    loop {
+        let page: Page<DirectoryObject> = s.list_objects(t, ObjectKind::User, &q).await.unwrap();
+        assert_eq!(page.count, Some(250), "count ignores paging");
+        sizes.push(page.items.len());
+        seen.extend(page.items.iter().map(DirectoryObject::id));
+        match page.next {
+            Some(token) => q.skip_token = Some(token),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, vec![100, 100, 50]);
+    assert_eq!(seen, expected, "pages are id-ordered, stable and non-overlapping");
+
+    // Without count, no count.
+    let page = s.list_objects(t, ObjectKind::User, &ListQuery { top: 5, ..ListQuery::default() }).await.unwrap();
+    assert_eq!(page.count, None);
+    assert_eq!(page.items.len(), 5);
+
+    // Sorted with many ties: lowercased name desc, then id asc.
+    let mut want: Vec<&User> = users.iter().collect();
+    want.sort_by(|x, y| y.display_name.to_lowercase().cmp(&x.display_name.to_lowercase()).then(x.id.cmp(&y.id)));
+    let want: Vec<ObjectId> = want.iter().map(|x| x.id).collect();
+    let q = ListQuery { top: 100, order_by: vec![key("displayName", FieldType::String, true)], ..ListQuery::default() };
+    let got: Vec<ObjectId> = all_objects(s, t, ObjectKind::User, q).await.iter().map(DirectoryObject::id).collect();
+    assert_eq!(got, want, "sorted paging");
+
+    // Sorted by a date-time with ties, ascending.
+    let mut want: Vec<&User> = users.iter().collect();
+    want.sort_by(|x, y| x.created_date_time.cmp(&y.created_date_time).then(x.id.cmp(&y.id)));
+    let want: Vec<ObjectId> = want.iter().map(|x| x.id).collect();
+    let q = ListQuery {
+        top: 33,
+        order_by: vec![key("createdDateTime", FieldType::DateTime, false)],
+        ..ListQuery::default()
+    };
+    let got: Vec<ObjectId> = all_objects(s, t, ObjectKind::User, q).await.iter().map(DirectoryObject::id).collect();
+    assert_eq!(got, want, "date-time sorted paging");
+
+    // Filtered paging: 25 matches, 10 per page.
+    let mut q = ListQuery {
+        top: 10,
+        count: true,
+        filter: Some(flt(Some(ObjectKind::User), "startswith(displayName, 'pager 1')")),
+        ..ListQuery::default()
+    };
+    let mut sizes = Vec::new();
+    let mut ids = BTreeSet::new();
+    loop {
+        let page = s.list_objects(t, ObjectKind::User, &q).await.unwrap();
+        assert_eq!(page.count, Some(25));
+        sizes.push(page.items.len());
+        ids.extend(page.items.iter().map(DirectoryObject::id));
+        match page.next {
+            Some(token) => q.skip_token = Some(token),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, vec![10, 10, 5]);
+    assert_eq!(ids.len(), 25);
+
+    // Exactly one full page has no `next`.
+    let q = ListQuery {
+        top: 25,
+        filter: Some(flt(Some(ObjectKind::User), "displayName eq 'Pager 3'")),
+        ..ListQuery::default()
+    };
+    let page = s.list_objects(t, ObjectKind::User, &q).await.unwrap();
+    assert_eq!(page.items.len(), 25);
+    assert_eq!(page.next, None);
+
+    // A page past the end is empty, and the count still holds.
+    let q = ListQuery {
+        top: 10,
+        count: true,
+        skip_token: Some(crate::query::encode_offset_token(1000)),
+        ..ListQuery::default()
+    };
+    let page = s.list_objects(t, ObjectKind::User, &q).await.unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!(page.next, None);
+    assert_eq!(page.count, Some(250));
+}
+
+async fn invalid_queries(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    create(s, t, vec![u(&user("only@x.test", "Only"))]).await;
+    for token in ["garbage", "o-1", "o", "o99999999999", "x10"] {
+        let q = ListQuery { skip_token: Some(token.into()), ..ListQuery::default() };
+        match s.list_objects(t, ObjectKind::User, &q).await {
+            Err(StoreError::InvalidQuery(_)) => {}
+            other => panic!("skip token {token:?}: expected InvalidQuery, got {other:?}"),
+        }
+        let rel = Relation::Members { group: oid(), transitive: true };
+        match s.list_related(t, rel, &q).await {
+            Err(StoreError::InvalidQuery(_)) => {}
+            other => {
+                panic!("skip token {token:?} on relation: expected InvalidQuery, got {other:?}")
+            }
+        }
+    }
+}
+
+// --- isolation, versions, keys, replay ------------------------------------------------------
+
+async fn tenant_isolation(s: &dyn Store) {
+    let ta = new_tenant(s).await;
+    let tb = new_tenant(s).await;
+    let alice_a = user("alice@shared.test", "Alice A");
+    let team_a = group("Team A");
+    let app_a = application("App A", &["api://shared"]);
+    let sp_a = service_principal("SP A", app_a.app_id);
+    let role = Uuid::new_v4();
+    let grant_a = assignment(alice_a.id, sp_a.id, role);
+    create(s, ta, vec![u(&alice_a), g(&team_a), a(&app_a), sp(&sp_a)]).await;
+    commit(s, ta, vec![member(&team_a, alice_a.id), Change::AddAppRoleAssignment(grant_a.clone())]).await.unwrap();
+    s.put_signing_key(ta, &signing_key("kid-a", T0)).await.unwrap();
+
+    // The same unique keys may exist in another tenant, even the same object id.
+    let alice_b = user("ALICE@shared.test", "Alice B");
+    let mut app_b = application("App B", &["API://SHARED"]);
+    app_b.app_id = app_a.app_id;
+    let sp_b = service_principal("SP B", app_a.app_id);
+    let mut twin = group("Twin in B");
+    twin.id = team_a.id;
+    create(s, tb, vec![u(&alice_b), a(&app_b), sp(&sp_b), g(&twin)]).await;
+
+    // Reads in B never see A.
+    assert_eq!(s.get_object(tb, alice_a.id).await.unwrap(), None);
+    assert_eq!(s.get_object(tb, team_a.id).await.unwrap(), Some(g(&twin)));
+    assert_eq!(s.get_object(ta, team_a.id).await.unwrap(), Some(g(&team_a)));
+    assert!(s.get_objects(tb, &[alice_a.id, sp_a.id]).await.unwrap().is_empty());
+    assert_eq!(s.find_by_unique_key(tb, "upn", "alice@shared.test").await.unwrap(), Some(u(&alice_b)));
+    assert_eq!(s.find_by_unique_key(ta, "upn", "alice@shared.test").await.unwrap(), Some(u(&alice_a)));
+    assert_eq!(s.find_by_unique_key(tb, "identifierUri", "api://shared").await.unwrap(), Some(a(&app_b)));
+    assert_eq!(names(&all_objects(s, tb, ObjectKind::User, query(None)).await), vec!["Alice B"]);
+    assert_eq!(names(&all_objects(s, ta, ObjectKind::User, query(None)).await), vec!["Alice A"]);
+    let q = ListQuery { count: true, ..query(Some(flt(Some(ObjectKind::User), "startswith(displayName, 'alice')"))) };
+    assert_eq!(s.list_objects(tb, ObjectKind::User, &q).await.unwrap().count, Some(1));
+    // The twin group in B has no members; A's membership stays in A.
+    let twin_members = Relation::Members { group: team_a.id, transitive: true };
+    assert!(related_names(s, tb, twin_members, query(None)).await.is_empty());
+    assert_eq!(related_names(s, ta, twin_members, query(None)).await, strs(&["Alice A"]));
+    let alice_a_of = Relation::MemberOf { object: alice_a.id, transitive: true };
+    assert!(related_names(s, tb, alice_a_of, query(None)).await.is_empty());
+    assert!(s.list_app_role_assignments(tb, AssignmentsBy::All).await.unwrap().is_empty());
+    assert!(s.list_app_role_assignments(tb, AssignmentsBy::Id(grant_a.id.clone())).await.unwrap().is_empty());
+    assert!(s.list_app_role_assignments(tb, AssignmentsBy::Principal(alice_a.id)).await.unwrap().is_empty());
+    assert!(s.list_signing_keys(tb).await.unwrap().is_empty());
+
+    // Writes in B cannot touch A.
+    let mut hijack = alice_a.clone();
+    hijack.display_name = "Hijacked".into();
+    assert_not_found(commit(s, tb, vec![Change::UpdateObject(u(&hijack))]).await, "update across tenants");
+    assert_not_found(commit(s, tb, vec![Change::DeleteObject(alice_a.id)]).await, "delete across tenants");
+    assert_not_found(
+        commit(s, tb, vec![Change::AddMember { group: twin.id, member: alice_a.id }]).await,
+        "add member across tenants",
+    );
+    assert_not_found(
+        commit(s, tb, vec![Change::RemoveMember { group: team_a.id, member: alice_a.id }]).await,
+        "remove member across tenants",
+    );
+    assert_not_found(
+        commit(s, tb, vec![Change::AddAppRoleAssignment(assignment(alice_b.id, sp_a.id, role))]).await,
+        "assignment to a resource of another tenant",
+    );
+    assert_not_found(
+        commit(s, tb, vec![Change::RemoveAppRoleAssignment { id: grant_a.id.clone() }]).await,
+        "remove assignment across tenants",
+    );
+    // Deleting B's twin leaves A's group and its membership alone.
+    commit(s, tb, vec![Change::DeleteObject(twin.id)]).await.unwrap();
+    assert_eq!(s.get_object(ta, team_a.id).await.unwrap(), Some(g(&team_a)));
+    assert_eq!(related_names(s, ta, twin_members, query(None)).await, strs(&["Alice A"]));
+    // Deleting B's user leaves A's unique key alone.
+    commit(s, tb, vec![Change::DeleteObject(alice_b.id)]).await.unwrap();
+    assert_eq!(s.find_by_unique_key(ta, "upn", "alice@shared.test").await.unwrap(), Some(u(&alice_a)));
+    assert_eq!(s.get_object(ta, alice_a.id).await.unwrap(), Some(u(&alice_a)));
+    assert_eq!(s.list_app_role_assignments(ta, AssignmentsBy::All).await.unwrap().len(), 1);
+    // Keys.
+    s.put_signing_key(tb, &signing_key("kid-a", T0 + Duration::days(1))).await.unwrap();
+    assert_eq!(s.list_signing_keys(ta).await.unwrap(), vec![signing_key("kid-a", T0)]);
+    s.delete_signing_key(tb, "kid-a").await.unwrap();
+    assert_eq!(s.list_signing_keys(ta).await.unwrap().len(), 1);
+}
+
+async fn tenant_version(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let other = new_tenant(s).await;
+    let other_v = s.tenant_version(other).await.unwrap();
+    let v0 = s.tenant_version(t).await.unwrap();
+
+    commit(s, t, vec![]).await.unwrap();
+    let v1 = s.tenant_version(t).await.unwrap();
+    assert!(v1 > v0, "empty commit bumps ({v0} -> {v1})");
+    let person = user("v@x.test", "V");
+    create(s, t, vec![u(&person)]).await;
+    let v2 = s.tenant_version(t).await.unwrap();
+    assert!(v2 > v1, "commit bumps");
+    assert!(commit(s, t, vec![Change::DeleteObject(oid())]).await.is_err());
+    assert_eq!(s.tenant_version(t).await.unwrap(), v2, "failed commit does not bump");
+    s.put_signing_key(t, &signing_key("kid-v", T0)).await.unwrap();
+    let v3 = s.tenant_version(t).await.unwrap();
+    assert!(v3 > v2, "key put bumps");
+    s.put_signing_key(t, &signing_key("kid-v", T0)).await.unwrap();
+    let v4 = s.tenant_version(t).await.unwrap();
+    assert!(v4 > v3, "key replace bumps");
+    s.delete_signing_key(t, "kid-v").await.unwrap();
+    let v5 = s.tenant_version(t).await.unwrap();
+    assert!(v5 > v4, "key delete bumps");
+    assert_eq!(s.tenant_version(other).await.unwrap(), other_v, "other tenants are unaffected");
+}
+
+async fn signing_keys(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let k1 = signing_key("kid-1", datetime!(2024-01-01 00:00:00 UTC));
+    let mut k2 = signing_key("kid-2", datetime!(2024-02-01 00:00:00 UTC));
+    k2.alg = "ES256".into();
+    k2.sign_from = datetime!(2024-02-01 10:00:00.123456 UTC);
+    s.put_signing_key(t, &k1).await.unwrap();
+    s.put_signing_key(t, &k2).await.unwrap();
+    let by_kid = |mut v: Vec<StoredSigningKey>| {
+        v.sort_by(|x, y| x.kid.cmp(&y.kid));
+        v
+    };
+    assert_eq!(by_kid(s.list_signing_keys(t).await.unwrap()), vec![k1.clone(), k2.clone()]);
+
+    // Replace by kid.
+    let mut k1b = k1.clone();
+    k1b.retire_at = Some(datetime!(2024-03-01 00:00:00 UTC));
+    k1b.sealed_private_key = vec![7; 48];
+    k1b.kek_id = "kek-2".into();
+    s.put_signing_key(t, &k1b).await.unwrap();
+    assert_eq!(by_kid(s.list_signing_keys(t).await.unwrap()), vec![k1b.clone(), k2.clone()]);
+
+    s.delete_signing_key(t, "kid-2").await.unwrap();
+    assert_eq!(s.list_signing_keys(t).await.unwrap(), vec![k1b]);
+}
+
+async fn assertion_replay(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let other = new_tenant(s).await;
+    let now = datetime!(2024-06-01 12:00:00 UTC);
+    let exp = now + Duration::minutes(5);
+    assert!(rec(s, t, "client-1", "jti-1", exp, now).await, "fresh");
+    assert!(!rec(s, t, "client-1", "jti-1", exp, now + Duration::minutes(1)).await, "replay");
+    assert!(!rec(s, t, "client-1", "jti-1", exp, exp).await, "replay at the expiry instant");
+    assert!(rec(s, t, "client-2", "jti-1", exp, now).await, "other client");
+    assert!(rec(s, t, "client-1", "jti-2", exp, now).await, "other jti");
+    assert!(rec(s, other, "client-1", "jti-1", exp, now).await, "other tenant");
+
+    // After expiry the jti counts as fresh again, with the new expiry.
+    let later = now + Duration::minutes(10);
+    let exp2 = later + Duration::minutes(10);
+    assert!(rec(s, t, "client-1", "jti-1", exp2, later).await, "expired entry is replaced");
+    assert!(!rec(s, t, "client-1", "jti-1", exp2, later + Duration::minutes(1)).await, "replay of the new entry");
+
+    // Many expired entries: purging is bounded but never breaks recording.
+    for i in 0..150 {
+        assert!(rec(s, t, "bulk", &format!("bulk-{i}"), now + Duration::seconds(1), now).await);
+    }
+    let much_later = now + Duration::hours(1);
+    for i in 0..150 {
+        let jti = format!("bulk-{i}");
+        let fresh = rec(s, t, "bulk", &jti, much_later + Duration::minutes(5), much_later).await;
+        assert!(fresh, "{jti} expired");
+    }
+    assert!(!rec(s, t, "bulk", "bulk-0", much_later + Duration::minutes(5), much_later).await);
+}
+
+async fn rec(
+    s: &dyn Store,
+    t: TenantId,
+    client: &str,
+    jti: &str,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> bool {
+    s.record_assertion_jti(t, client, jti, expires_at, now).await.expect("record_assertion_jti")
+}

@@ -1,0 +1,129 @@
+//! Storage contract of Ostiary: the `Store` trait every backend implements, the atomic
+//! `ChangeSet` write model, the validated filter IR that backends compile to SQL, and the
+//! conformance suite every backend must pass.
+//!
+//! Tenant isolation is structural: every entry point that touches tenant data takes a
+//! `TenantId`, and every tenant-owned table is keyed by it.
+
+pub mod change;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod error;
+pub mod filter;
+pub mod query;
+
+pub use change::{Change, ChangeSet};
+pub use error::StoreError;
+pub use filter::{Filter, FieldType, LikeKind, Operand, Value};
+pub use query::{AssignmentsBy, ListQuery, Page, Relation, SortKey};
+
+use async_trait::async_trait;
+use ostiary_model::{
+    AppRoleAssignment, DirectoryObject, ObjectId, ObjectKind, StoredSigningKey, Tenant, TenantId,
+};
+use time::OffsetDateTime;
+
+/// Where a database schema stands relative to this binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaState {
+    /// No Ostiary tables at all.
+    Empty,
+    /// Schema at `db`, binary expects `binary`.
+    Older { db: i64, binary: i64 },
+    Current(i64),
+    Newer { db: i64, binary: i64 },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+
+    // --- schema -------------------------------------------------------------------------
+    async fn schema_state(&self) -> Result<SchemaState, StoreError>;
+    /// Applies pending migrations; returns the versions applied. Refuses a newer schema.
+    async fn migrate(&self) -> Result<Vec<i64>, StoreError>;
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // --- tenants (the only entry points without a TenantId) -------------------------------
+    /// Creates the tenant, its initial objects and its signing keys in one transaction.
+    /// `Conflict { key: "tenant" | "domain" }` if the id or initial domain exists.
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        initial: &ChangeSet,
+        keys: &[StoredSigningKey],
+    ) -> Result<(), StoreError>;
+    async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
+    /// Case-insensitive lookup of a tenant's initial domain.
+    async fn find_tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, StoreError>;
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Incremented by every successful `commit` and key change of the tenant; caches compare it.
+    async fn tenant_version(&self, tenant: TenantId) -> Result<i64, StoreError>;
+
+    // --- directory objects --------------------------------------------------------------
+    async fn get_object(
+        &self,
+        tenant: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<DirectoryObject>, StoreError>;
+    /// Objects for the given ids that exist, in no particular order.
+    async fn get_objects(
+        &self,
+        tenant: TenantId,
+        ids: &[ObjectId],
+    ) -> Result<Vec<DirectoryObject>, StoreError>;
+    /// Lookup through the unique-key table (`DirectoryObject::unique_keys`): namespaces
+    /// "upn" (lowercased), "appId", "spAppId", "identifierUri" (lowercased).
+    async fn find_by_unique_key(
+        &self,
+        tenant: TenantId,
+        namespace: &str,
+        value: &str,
+    ) -> Result<Option<DirectoryObject>, StoreError>;
+    async fn list_objects(
+        &self,
+        tenant: TenantId,
+        kind: ObjectKind,
+        query: &ListQuery,
+    ) -> Result<Page<DirectoryObject>, StoreError>;
+    /// Members / memberOf, direct or transitive (cycle-safe), filtered and paged like
+    /// `list_objects`; `query.cast` restricts the kind of the returned objects.
+    async fn list_related(
+        &self,
+        tenant: TenantId,
+        relation: Relation,
+        query: &ListQuery,
+    ) -> Result<Page<DirectoryObject>, StoreError>;
+    async fn list_app_role_assignments(
+        &self,
+        tenant: TenantId,
+        by: AssignmentsBy,
+    ) -> Result<Vec<AppRoleAssignment>, StoreError>;
+    /// Applies every change atomically or none; bumps the tenant version.
+    async fn commit(&self, tenant: TenantId, changes: &ChangeSet) -> Result<(), StoreError>;
+
+    // --- signing keys -------------------------------------------------------------------
+    async fn list_signing_keys(&self, tenant: TenantId)
+    -> Result<Vec<StoredSigningKey>, StoreError>;
+    /// Insert or replace by `kid`; bumps the tenant version.
+    async fn put_signing_key(
+        &self,
+        tenant: TenantId,
+        key: &StoredSigningKey,
+    ) -> Result<(), StoreError>;
+    async fn delete_signing_key(&self, tenant: TenantId, kid: &str) -> Result<(), StoreError>;
+
+    // --- replay protection ----------------------------------------------------------------
+    /// Records a client-assertion `jti`; `Ok(true)` the first time, `Ok(false)` on replay.
+    /// Entries expire at `expires_at`; entries expired before `now` may be purged.
+    async fn record_assertion_jti(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,627 @@
+//! The Graph-shaped admin API under `/v1.0`. Graph URLs are OData paths (key segments such as
+//! `applications(appId='...')`, type casts, `$ref`, `$count`), so one dispatcher parses the
+//! path into segments and routes by hand instead of a route table.
+
+pub mod input;
+pub mod query;
+pub mod render;
+
+use crate::AppState;
+use crate::error::GraphErr;
+use crate::meta::RequestMeta;
+use axum::body::Body;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use ostiary_api_types as api;
+use ostiary_core::{Caller, Core, DirError};
+use ostiary_model::{DirectoryObject, ObjectId, ObjectKind};
+use ostiary_store::{ListQuery, Page, Relation};
+use query::QueryOptions;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub async fn dispatch_root(State(st): State<AppState>, Extension(meta): Extension<RequestMeta>) -> Response {
+    GraphErr::segment("v1.0").render(&meta, st.core.now())
+}
+
+pub async fn dispatch(
+    State(st): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let core = &st.core;
+    match handle(core, method, &uri, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.render(&meta, core.now()),
+    }
+}
+
+struct Ctx<'a> {
+    core: &'a Core,
+    caller: Caller,
+    opts: QueryOptions,
+    method: Method,
+    /// The request body, read up front (bounded) so `Ctx` stays `Sync`; `None` if too large.
+    body: Option<axum::body::Bytes>,
+}
+
+impl Ctx<'_> {
+    async fn json<T: DeserializeOwned>(&mut self) -> Result<T, GraphErr> {
+        let bytes = self.body.take().ok_or_else(GraphErr::too_large)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(GraphErr::bad("The request body is empty; a JSON object was expected."));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            let text = e.to_string();
+            if let Some(rest) = text.strip_prefix("unknown field `") {
+                let name = rest.split('`').next().unwrap_or("");
+                GraphErr::bad(format!("Invalid property '{}'. The property does not exist on the resource.", ostiary_oauth::error::sanitize(name)))
+            } else {
+                GraphErr::bad(format!("Invalid request body: {}", ostiary_oauth::error::sanitize(&text)))
+            }
+        })
+    }
+
+    fn base(&self) -> &str {
+        &self.core.config.public_base
+    }
+}
+
+fn decode(seg: &str) -> String {
+    percent_encoding::percent_decode_str(seg).decode_utf8_lossy().into_owned()
+}
+
+/// `applications(appId='...')` → ("applications", Some("appId", "...")).
+fn key_segment(seg: &str) -> (String, Option<(String, String)>) {
+    if let Some((name, rest)) = seg.split_once('(') {
+        if let Some(inner) = rest.strip_suffix(')') {
+            let (k, v) = inner.split_once('=').unwrap_or(("id", inner));
+            let v = v.trim().trim_matches('\'').to_string();
+            return (name.to_string(), Some((k.trim().to_string(), v)));
+        }
+    }
+    (seg.to_string(), None)
+}
+
+async fn authenticate(core: &Core, headers: &HeaderMap) -> Result<Caller, GraphErr> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| GraphErr::unauthenticated("Access token is empty."))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| GraphErr::unauthenticated("Access token is empty."))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(GraphErr::unauthenticated("Access token is empty."));
+    }
+    core.authenticate_bearer(token.trim()).await.map_err(|e| GraphErr::unauthenticated(e.0))
+}
+
+async fn handle(core: &Core, method: Method, uri: &Uri, headers: &HeaderMap, body: Body) -> Result<Response, GraphErr> {
+    let caller = authenticate(core, headers).await?;
+    let eventual = headers
+        .get("consistencylevel")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
+    let opts = QueryOptions::parse(uri.query(), eventual)?;
+    let path = uri.path().strip_prefix("/v1.0").unwrap_or("");
+    let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(decode).collect();
+    if segs.len() > 6 {
+        return Err(GraphErr::segment(segs.last().map(String::as_str).unwrap_or("")));
+    }
+    let body = axum::body::to_bytes(body, crate::MAX_JSON_BODY).await.ok();
+    let mut ctx = Ctx { core, caller, opts, method, body };
+    let Some(first) = segs.first() else { return Err(GraphErr::segment("v1.0")) };
+    let (collection, key) = key_segment(first);
+    let rest: Vec<&str> = segs[1..].iter().map(String::as_str).collect();
+    match collection.as_str() {
+        "users" => users(&mut ctx, key, &rest).await,
+        "groups" => groups(&mut ctx, key, &rest).await,
+        "applications" => applications(&mut ctx, key, &rest).await,
+        "servicePrincipals" => service_principals(&mut ctx, key, &rest).await,
+        "directoryObjects" => directory_objects(&mut ctx, &rest).await,
+        "organization" => organization(&mut ctx, &rest).await,
+        "me" => Err(GraphErr::bad("/me request is only valid with delegated authentication flow.")),
+        other => Err(GraphErr::segment(other)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Responses
+
+fn with_context(mut m: serde_json::Map<String, Value>, ctx: &Ctx<'_>, what: &str) -> Value {
+    let mut out = serde_json::Map::with_capacity(m.len() + 1);
+    out.insert("@odata.context".into(), json!(format!("{}/v1.0/$metadata#{what}/$entity", ctx.base())));
+    out.append(&mut m);
+    Value::Object(out)
+}
+
+fn entity(ctx: &Ctx<'_>, obj: &DirectoryObject, what: &str) -> Result<Response, GraphErr> {
+    let select = ctx.opts.select()?;
+    let m = render::select(render::object(obj), select.as_deref(), obj.kind())?;
+    Ok((StatusCode::OK, axum::Json(with_context(m, ctx, what))).into_response())
+}
+
+fn created(ctx: &Ctx<'_>, obj: &DirectoryObject, what: &str) -> Response {
+    let body = with_context(render::object(obj), ctx, what);
+    let mut resp = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("{}/v1.0/{what}/{}", ctx.base(), obj.id())) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn collection(ctx: &Ctx<'_>, page: Page<DirectoryObject>, path: &str, what: &str) -> Result<Response, GraphErr> {
+    let select = ctx.opts.select()?;
+    let mut values = Vec::with_capacity(page.items.len());
+    for o in &page.items {
+        values.push(Value::Object(render::select(render::object(o), select.as_deref(), o.kind())?));
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("@odata.context".into(), json!(format!("{}/v1.0/$metadata#{what}", ctx.base())));
+    if let Some(c) = page.count {
+        body.insert("@odata.count".into(), json!(c));
+    }
+    if let Some(next) = &page.next {
+        body.insert("@odata.nextLink".into(), json!(format!("{}/v1.0/{path}?{}", ctx.base(), ctx.opts.next_query(next))));
+    }
+    body.insert("value".into(), Value::Array(values));
+    Ok((StatusCode::OK, axum::Json(Value::Object(body))).into_response())
+}
+
+fn assignments(ctx: &Ctx<'_>, list: &[ostiary_model::AppRoleAssignment]) -> Response {
+    let body = json!({
+        "@odata.context": format!("{}/v1.0/$metadata#appRoleAssignments", ctx.base()),
+        "value": list.iter().map(render::assignment).collect::<Vec<_>>(),
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+async fn count(ctx: &Ctx<'_>, kind: ObjectKind) -> Result<Response, GraphErr> {
+    if !ctx.opts.eventual {
+        return Err(GraphErr::bad("$count is not currently supported without the ConsistencyLevel: eventual header."));
+    }
+    let mut q = ctx.opts.list_query(Some(kind))?;
+    q.count = true;
+    q.top = 1;
+    q.skip_token = None;
+    let page = ctx.core.list_objects(&ctx.caller, kind, &q).await?;
+    let mut resp = page.count.unwrap_or(0).to_string().into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Ok(resp)
+}
+
+fn cast_kind(seg: Option<&&str>) -> Result<Option<ObjectKind>, GraphErr> {
+    match seg {
+        None => Ok(None),
+        Some(s) => match *s {
+            "microsoft.graph.user" => Ok(Some(ObjectKind::User)),
+            "microsoft.graph.group" => Ok(Some(ObjectKind::Group)),
+            "microsoft.graph.servicePrincipal" => Ok(Some(ObjectKind::ServicePrincipal)),
+            other => Err(GraphErr::segment(other)),
+        },
+    }
+}
+
+async fn related(ctx: &Ctx<'_>, relation: Relation, cast: Option<ObjectKind>, path: &str) -> Result<Response, GraphErr> {
+    let mut q: ListQuery = ctx.opts.list_query(cast)?;
+    q.cast = cast;
+    let page = ctx.core.list_related(&ctx.caller, relation, &q).await?;
+    collection(ctx, page, path, "directoryObjects")
+}
+
+fn parse_id(s: &str) -> Result<ObjectId, GraphErr> {
+    s.parse::<ObjectId>().map_err(|_| GraphErr::not_found(s))
+}
+
+fn only_get(ctx: &Ctx<'_>) -> Result<(), GraphErr> {
+    if ctx.method == Method::GET { Ok(()) } else { Err(GraphErr::method()) }
+}
+
+/// Shared handling of `/x/{id}/memberOf|transitiveMemberOf[/cast]`.
+async fn member_of(ctx: &Ctx<'_>, id: ObjectId, rel: &str, cast: Option<&&str>, path: &str) -> Result<Response, GraphErr> {
+    only_get(ctx)?;
+    let transitive = rel == "transitiveMemberOf";
+    related(ctx, Relation::MemberOf { object: id, transitive }, cast_kind(cast)?, path).await
+}
+
+/// Shared handling of `/x/{id}/appRoleAssignments[/{aid}]` (the object as principal) and
+/// `/servicePrincipals/{id}/appRoleAssignedTo[/{aid}]` (the object as resource).
+async fn role_assignments(ctx: &mut Ctx<'_>, id: ObjectId, as_principal: bool, rest: &[&str]) -> Result<Response, GraphErr> {
+    match (rest, ctx.method.clone()) {
+        ([], Method::GET) => {
+            let list = ctx.core.list_app_role_assignments(&ctx.caller, id, as_principal).await?;
+            Ok(assignments(ctx, &list))
+        }
+        ([], Method::POST) => {
+            let body: api::AppRoleAssignmentCreate = ctx.json().await?;
+            let (principal, resource) = (ObjectId::from_uuid(body.principal_id), ObjectId::from_uuid(body.resource_id));
+            if as_principal && principal != id {
+                return Err(GraphErr::bad("principalId must be the object in the request URL."));
+            }
+            if !as_principal && resource != id {
+                return Err(GraphErr::bad("resourceId must be the service principal in the request URL."));
+            }
+            let a = ctx.core.assign_app_role(&ctx.caller, principal, resource, body.app_role_id).await?;
+            Ok((StatusCode::CREATED, axum::Json(render::assignment(&a))).into_response())
+        }
+        ([aid], Method::DELETE) => {
+            ctx.core.remove_app_role_assignment(&ctx.caller, id, aid).await?;
+            Ok(no_content())
+        }
+        ([_], _) | ([], _) => Err(GraphErr::method()),
+        (more, _) => Err(GraphErr::segment(more.last().copied().unwrap_or(""))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Collections
+
+async fn users(ctx: &mut Ctx<'_>, key: Option<(String, String)>, rest: &[&str]) -> Result<Response, GraphErr> {
+    let (id_seg, rest) = match (key, rest) {
+        (Some((_, v)), rest) => (Some(v), rest),
+        (None, [first, more @ ..]) => (Some((*first).to_string()), more),
+        (None, []) => (None, rest),
+    };
+    let Some(id_seg) = id_seg else {
+        return match ctx.method {
+            Method::GET => {
+                let q = ctx.opts.list_query(Some(ObjectKind::User))?;
+                let page = ctx.core.list_objects(&ctx.caller, ObjectKind::User, &q).await?;
+                collection(ctx, page, "users", "users")
+            }
+            Method::POST => {
+                let body: api::UserCreate = ctx.json().await?;
+                let (user, password, _) = input::user_from_create(body)?;
+                let u = ctx.core.create_user(&ctx.caller, user, password).await?;
+                Ok(created(ctx, &DirectoryObject::User(u), "users"))
+            }
+            _ => Err(GraphErr::method()),
+        };
+    };
+    if id_seg == "$count" {
+        only_get(ctx)?;
+        return count(ctx, ObjectKind::User).await;
+    }
+    match rest {
+        [] => match ctx.method {
+            Method::GET => {
+                let u = ctx.core.find_user(&ctx.caller, &id_seg).await?;
+                entity(ctx, &DirectoryObject::User(u), "users")
+            }
+            Method::PATCH => {
+                let body: api::UserUpdate = ctx.json().await?;
+                ctx.core.update_user(&ctx.caller, &id_seg, move |u| input::apply_user_update(u, body)).await?;
+                Ok(no_content())
+            }
+            Method::DELETE => {
+                ctx.core.delete_object(&ctx.caller, ObjectKind::User, &id_seg).await?;
+                Ok(no_content())
+            }
+            _ => Err(GraphErr::method()),
+        },
+        [rel, cast @ ..] if *rel == "memberOf" || *rel == "transitiveMemberOf" => {
+            let id = ctx.core.find_user(&ctx.caller, &id_seg).await?.id;
+            member_of(ctx, id, rel, cast.first(), &format!("users/{id}/{rel}")).await
+        }
+        ["appRoleAssignments", more @ ..] => {
+            let id = ctx.core.find_user(&ctx.caller, &id_seg).await?.id;
+            role_assignments(ctx, id, true, more).await
+        }
+        [other, ..] => Err(GraphErr::segment(other)),
+    }
+}
+
+async fn groups(ctx: &mut Ctx<'_>, key: Option<(String, String)>, rest: &[&str]) -> Result<Response, GraphErr> {
+    let (id_seg, rest) = match (key, rest) {
+        (Some((_, v)), rest) => (Some(v), rest),
+        (None, [first, more @ ..]) => (Some((*first).to_string()), more),
+        (None, []) => (None, rest),
+    };
+    let Some(id_seg) = id_seg else {
+        return match ctx.method {
+            Method::GET => {
+                let q = ctx.opts.list_query(Some(ObjectKind::Group))?;
+                let page = ctx.core.list_objects(&ctx.caller, ObjectKind::Group, &q).await?;
+                collection(ctx, page, "groups", "groups")
+            }
+            Method::POST => {
+                let body: api::GroupCreate = ctx.json().await?;
+                let (g, members) = input::group_from_create(body)?;
+                let g = ctx.core.create_group(&ctx.caller, g, members).await?;
+                Ok(created(ctx, &DirectoryObject::Group(g), "groups"))
+            }
+            _ => Err(GraphErr::method()),
+        };
+    };
+    if id_seg == "$count" {
+        only_get(ctx)?;
+        return count(ctx, ObjectKind::Group).await;
+    }
+    let id = parse_id(&id_seg)?;
+    match rest {
+        [] => match ctx.method {
+            Method::GET => {
+                let g = ctx.core.get_object(&ctx.caller, Some(ObjectKind::Group), id).await?;
+                entity(ctx, &g, "groups")
+            }
+            Method::PATCH => {
+                let body: api::GroupUpdate = ctx.json().await?;
+                ctx.core
+                    .update_group(&ctx.caller, id, move |g| {
+                        input::apply_group_update(g, body);
+                        Ok(())
+                    })
+                    .await?;
+                Ok(no_content())
+            }
+            Method::DELETE => {
+                ctx.core.delete_object(&ctx.caller, ObjectKind::Group, &id_seg).await?;
+                Ok(no_content())
+            }
+            _ => Err(GraphErr::method()),
+        },
+        ["members", "$ref"] => {
+            if ctx.method != Method::POST {
+                return Err(GraphErr::method());
+            }
+            let body: api::ReferenceCreate = ctx.json().await?;
+            let member = input::object_id_from_ref(&body.odata_id)?;
+            ctx.core.add_member(&ctx.caller, id, member).await?;
+            Ok(no_content())
+        }
+        ["members", mid, "$ref"] => {
+            if ctx.method != Method::DELETE {
+                return Err(GraphErr::method());
+            }
+            ctx.core.remove_member(&ctx.caller, id, parse_id(mid)?).await?;
+            Ok(no_content())
+        }
+        [rel, cast @ ..] if (*rel == "members" || *rel == "transitiveMembers") && cast.len() <= 1 => {
+            only_get(ctx)?;
+            let relation = Relation::Members { group: id, transitive: *rel == "transitiveMembers" };
+            related(ctx, relation, cast_kind(cast.first())?, &format!("groups/{id}/{rel}")).await
+        }
+        [rel, cast @ ..] if *rel == "memberOf" || *rel == "transitiveMemberOf" => {
+            member_of(ctx, id, rel, cast.first(), &format!("groups/{id}/{rel}")).await
+        }
+        ["appRoleAssignments", more @ ..] => role_assignments(ctx, id, true, more).await,
+        [other, ..] => Err(GraphErr::segment(other)),
+    }
+}
+
+/// Resolves an application key (object id, or `appId='...'`) to its object id.
+async fn application_id(ctx: &Ctx<'_>, key: &(String, String)) -> Result<String, GraphErr> {
+    match key.0.as_str() {
+        "appId" => Ok(ctx.core.find_application_by_app_id(&ctx.caller, &key.1).await?.id.to_string()),
+        "id" => Ok(key.1.clone()),
+        other => Err(GraphErr::bad(format!("'{}' is not an alternate key of application.", ostiary_oauth::error::sanitize(other)))),
+    }
+}
+
+async fn applications(ctx: &mut Ctx<'_>, key: Option<(String, String)>, rest: &[&str]) -> Result<Response, GraphErr> {
+    let (key, rest) = match (key, rest) {
+        (Some(k), rest) => (Some(k), rest),
+        (None, [first, more @ ..]) => (Some(("id".to_string(), (*first).to_string())), more),
+        (None, []) => (None, rest),
+    };
+    let Some(key) = key else {
+        return match ctx.method {
+            Method::GET => {
+                let q = ctx.opts.list_query(Some(ObjectKind::Application))?;
+                let page = ctx.core.list_objects(&ctx.caller, ObjectKind::Application, &q).await?;
+                collection(ctx, page, "applications", "applications")
+            }
+            Method::POST => {
+                let body: api::ApplicationCreate = ctx.json().await?;
+                let (app, keys) = input::application_from_create(body)?;
+                let app = ctx.core.create_application(&ctx.caller, app, keys).await?;
+                Ok(created(ctx, &DirectoryObject::Application(app), "applications"))
+            }
+            _ => Err(GraphErr::method()),
+        };
+    };
+    if key.1 == "$count" && key.0 == "id" {
+        only_get(ctx)?;
+        return count(ctx, ObjectKind::Application).await;
+    }
+    let id = application_id(ctx, &key).await?;
+    match rest {
+        [] => match ctx.method {
+            Method::GET => {
+                let app = ctx.core.get_object(&ctx.caller, Some(ObjectKind::Application), parse_id(&id)?).await?;
+                entity(ctx, &app, "applications")
+            }
+            Method::PATCH => {
+                let body: api::ApplicationUpdate = ctx.json().await?;
+                let (keys, patch) = input::application_update(body)?;
+                ctx.core.update_application(&ctx.caller, &id, keys, patch).await?;
+                Ok(no_content())
+            }
+            Method::DELETE => {
+                ctx.core.delete_object(&ctx.caller, ObjectKind::Application, &id).await?;
+                Ok(no_content())
+            }
+            _ => Err(GraphErr::method()),
+        },
+        ["addPassword"] => {
+            if ctx.method != Method::POST {
+                return Err(GraphErr::method());
+            }
+            let body: api::AddPasswordRequest = ctx.json().await?;
+            let input = body.password_credential.unwrap_or_default();
+            let start = input::parse_time(input.start_date_time.as_deref(), "startDateTime")?;
+            let end = input::parse_time(input.end_date_time.as_deref(), "endDateTime")?;
+            let (cred, secret) = ctx.core.add_password(&ctx.caller, &id, input.display_name, start, end).await?;
+            let body = json!({
+                "@odata.context": format!("{}/v1.0/$metadata#microsoft.graph.passwordCredential", ctx.base()),
+                "customKeyIdentifier": null,
+                "displayName": cred.display_name,
+                "endDateTime": ostiary_store::filter::format_timestamp(cred.end_date_time),
+                "hint": cred.hint,
+                "keyId": cred.key_id,
+                "secretText": secret.expose(),
+                "startDateTime": ostiary_store::filter::format_timestamp(cred.start_date_time),
+            });
+            let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
+            crate::error::no_store(&mut resp);
+            Ok(resp)
+        }
+        ["removePassword"] => {
+            if ctx.method != Method::POST {
+                return Err(GraphErr::method());
+            }
+            let body: api::RemovePasswordRequest = ctx.json().await?;
+            ctx.core.remove_password(&ctx.caller, &id, body.key_id).await?;
+            Ok(no_content())
+        }
+        [other, ..] => Err(GraphErr::segment(other)),
+    }
+}
+
+async fn service_principals(ctx: &mut Ctx<'_>, key: Option<(String, String)>, rest: &[&str]) -> Result<Response, GraphErr> {
+    let (key, rest) = match (key, rest) {
+        (Some(k), rest) => (Some(k), rest),
+        (None, [first, more @ ..]) => (Some(("id".to_string(), (*first).to_string())), more),
+        (None, []) => (None, rest),
+    };
+    let Some(key) = key else {
+        return match ctx.method {
+            Method::GET => {
+                let q = ctx.opts.list_query(Some(ObjectKind::ServicePrincipal))?;
+                let page = ctx.core.list_objects(&ctx.caller, ObjectKind::ServicePrincipal, &q).await?;
+                collection(ctx, page, "servicePrincipals", "servicePrincipals")
+            }
+            Method::POST => {
+                let body: api::ServicePrincipalCreate = ctx.json().await?;
+                let app_id = body.app_id.clone();
+                let sp = ctx
+                    .core
+                    .create_service_principal(&ctx.caller, &app_id, move |sp| {
+                        if let Some(v) = body.account_enabled {
+                            sp.account_enabled = v;
+                        }
+                        if let Some(v) = body.app_role_assignment_required {
+                            sp.app_role_assignment_required = v;
+                        }
+                        if let Some(v) = body.tags {
+                            sp.tags = v;
+                        }
+                        if let Some(v) = body.display_name {
+                            sp.display_name = v;
+                        }
+                        sp.description = body.description;
+                        sp.notes = body.notes;
+                        Ok(())
+                    })
+                    .await?;
+                Ok(created(ctx, &DirectoryObject::ServicePrincipal(sp), "servicePrincipals"))
+            }
+            _ => Err(GraphErr::method()),
+        };
+    };
+    if key.1 == "$count" && key.0 == "id" {
+        only_get(ctx)?;
+        return count(ctx, ObjectKind::ServicePrincipal).await;
+    }
+    let id = match key.0.as_str() {
+        "appId" => ctx.core.find_service_principal_by_app_id(&ctx.caller, &key.1).await?.id,
+        "id" => parse_id(&key.1)?,
+        other => return Err(GraphErr::bad(format!("'{}' is not an alternate key of servicePrincipal.", ostiary_oauth::error::sanitize(other)))),
+    };
+    match rest {
+        [] => match ctx.method {
+            Method::GET => {
+                let sp = ctx.core.get_object(&ctx.caller, Some(ObjectKind::ServicePrincipal), id).await?;
+                entity(ctx, &sp, "servicePrincipals")
+            }
+            Method::PATCH => {
+                let body: api::ServicePrincipalUpdate = ctx.json().await?;
+                ctx.core
+                    .update_service_principal(&ctx.caller, id, move |sp| {
+                        if let Some(v) = body.account_enabled {
+                            sp.account_enabled = v;
+                        }
+                        if let Some(v) = body.app_role_assignment_required {
+                            sp.app_role_assignment_required = v;
+                        }
+                        if let Some(v) = body.tags {
+                            sp.tags = v;
+                        }
+                        if let Some(v) = body.description {
+                            sp.description = v;
+                        }
+                        if let Some(v) = body.notes {
+                            sp.notes = v;
+                        }
+                        if let Some(v) = body.display_name {
+                            sp.display_name = v;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                Ok(no_content())
+            }
+            Method::DELETE => {
+                ctx.core.delete_object(&ctx.caller, ObjectKind::ServicePrincipal, &id.to_string()).await?;
+                Ok(no_content())
+            }
+            _ => Err(GraphErr::method()),
+        },
+        ["appRoleAssignedTo", more @ ..] => role_assignments(ctx, id, false, more).await,
+        ["appRoleAssignments", more @ ..] => role_assignments(ctx, id, true, more).await,
+        [rel, cast @ ..] if *rel == "memberOf" || *rel == "transitiveMemberOf" => {
+            member_of(ctx, id, rel, cast.first(), &format!("servicePrincipals/{id}/{rel}")).await
+        }
+        [other, ..] => Err(GraphErr::segment(other)),
+    }
+}
+
+async fn directory_objects(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, GraphErr> {
+    match rest {
+        [id] => {
+            only_get(ctx)?;
+            let obj = ctx.core.get_object(&ctx.caller, None, parse_id(id)?).await?;
+            entity(ctx, &obj, "directoryObjects")
+        }
+        [] => Err(GraphErr::method()),
+        [_, other, ..] => Err(GraphErr::segment(other)),
+    }
+}
+
+async fn organization(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, GraphErr> {
+    only_get(ctx)?;
+    if !ctx.caller.has(ostiary_core::Permission::ReadUsers) && !ctx.caller.has(ostiary_core::Permission::ReadApps) {
+        return Err(DirError::Forbidden.into());
+    }
+    let t = ctx
+        .core
+        .store
+        .get_tenant(ctx.caller.tenant)
+        .await
+        .map_err(DirError::from_store)?
+        .ok_or_else(|| GraphErr::not_found(&ctx.caller.tenant.to_string()))?;
+    let org = json!({
+        "@odata.type": "#microsoft.graph.organization",
+        "id": t.id,
+        "displayName": t.display_name,
+        "createdDateTime": ostiary_store::filter::format_timestamp(t.created_date_time),
+        "tenantType": "AAD",
+        "verifiedDomains": [{ "name": t.initial_domain, "isDefault": true, "isInitial": true, "type": "Managed", "capabilities": "None" }],
+    });
+    match rest {
+        [] => Ok((StatusCode::OK, axum::Json(json!({
+            "@odata.context": format!("{}/v1.0/$metadata#organization", ctx.base()),
+            "value": [org],
+        })))
+        .into_response()),
+        [id] if *id == t.id.to_string() => Ok((StatusCode::OK, axum::Json(org)).into_response()),
+        [id, ..] => Err(GraphErr::not_found(id)),
+    }
+}

@@ -1,0 +1,41 @@
+//! HTTP surface of Ostiary: the Entra-shaped OAuth endpoints, the Graph-shaped admin API and
+//! the operational endpoints, as one axum router. The only crate that knows about HTTP; it
+//! maps core errors to wire errors in exactly one place per protocol (`error.rs`).
+
+pub mod error;
+pub mod graph;
+pub mod meta;
+pub mod oauth;
+pub mod ops;
+
+use axum::Router;
+use axum::routing::{any, get, post};
+use ostiary_core::Core;
+use std::sync::Arc;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Arc<Core>,
+}
+
+/// Largest JSON body the admin API accepts (Graph's own limit is 4 MB; ours is lower because
+/// no directory object needs more).
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+/// Largest form body of the token endpoint.
+pub const MAX_FORM_BODY: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(oauth::openid_configuration))
+        .route("/{tenant}/discovery/v2.0/keys", get(oauth::jwks))
+        .route("/{tenant}/oauth2/v2.0/token", post(oauth::token))
+        .route("/v1.0", any(graph::dispatch_root))
+        .route("/v1.0/{*path}", any(graph::dispatch))
+        .fallback(ops::not_found)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), meta::request_meta))
+        .with_state(state)
+}

@@ -1,0 +1,163 @@
+//! `ostiary serve`: prepares the data directory, store, key-encryption key and TLS (a
+//! development CA on first start unless a certificate is configured), bootstraps the first
+//! tenant on an empty store, and runs the HTTPS server until SIGINT/SIGTERM.
+
+use crate::config::{Config, ServeArgs, StoreArgs};
+use crate::runtime::{
+    AppError, SystemClock, core_config, credentials_json, ensure_private_dir, io_err, load_kek, open_store,
+    require_current_schema, write_private,
+};
+use ostiary_core::Core;
+use ostiary_core::bootstrap::NewTenant;
+use ostiary_crypto::rand::SystemRandom;
+use ostiary_store::SchemaState;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use time::{Duration, OffsetDateTime};
+
+fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("OSTIARY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Loads the dev CA from the data dir or creates it, then issues a fresh server certificate for
+/// the listener's names. Returns (cert chain PEM, key PEM).
+fn dev_tls(cfg: &Config) -> Result<(String, String), AppError> {
+    let ca_path = cfg.data_dir.join("dev-ca.pem");
+    let key_path = cfg.data_dir.join("dev-ca.key");
+    let now = OffsetDateTime::now_utc();
+    let ca = match (std::fs::read_to_string(&ca_path), std::fs::read_to_string(&key_path)) {
+        (Ok(cert_pem), Ok(key_pem)) => ostiary_crypto::tls::DevCa { cert_pem, key_pem: ostiary_crypto::secret::Secret::new(key_pem) },
+        _ => {
+            let ca = ostiary_crypto::tls::generate_dev_ca("Ostiary Development CA", now - Duration::hours(1), now + Duration::days(3650))
+                .map_err(|e| AppError::Other(format!("cannot create the development CA: {e}")))?;
+            write_private(&key_path, ca.key_pem.expose().as_bytes())?;
+            std::fs::write(&ca_path, &ca.cert_pem).map_err(|e| io_err("cannot write dev-ca.pem", e))?;
+            tracing::info!(path = %ca_path.display(), "created development CA (give this file to clients)");
+            ca
+        }
+    };
+    let mut dns = vec!["localhost".to_string()];
+    let mut ips: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)];
+    if !cfg.listen.ip().is_unspecified() && !ips.contains(&cfg.listen.ip()) {
+        ips.push(cfg.listen.ip());
+    }
+    if let Some(host) = cfg.public_url.strip_prefix("https://").and_then(|r| r.split(['/', ':']).next()) {
+        match host.parse::<IpAddr>() {
+            Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+            Ok(_) => {}
+            Err(_) if !host.is_empty() && !host.starts_with('[') && !dns.iter().any(|d| d == host) => dns.push(host.to_string()),
+            Err(_) => {}
+        }
+    }
+    let (cert, key) = ostiary_crypto::tls::issue_server_cert(&ca, &dns, &ips, now - Duration::hours(1), now + Duration::days(90))
+        .map_err(|e| AppError::Other(format!("cannot issue the server certificate: {e}")))?;
+    Ok((format!("{cert}{}", ca.cert_pem), key.expose().clone()))
+}
+
+fn rustls_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig, AppError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| AppError::Other(format!("invalid TLS certificate: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| AppError::Other(format!("invalid TLS key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| AppError::Other(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| AppError::Other(format!("TLS certificate and key do not match: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+async fn bootstrap_if_empty(core: &Core, cfg: &Config) -> Result<(), AppError> {
+    if !core.store.list_tenants().await?.is_empty() {
+        return Ok(());
+    }
+    let creds = core
+        .create_tenant(NewTenant { display_name: cfg.tenant_name.clone(), domain: cfg.tenant_domain.clone() })
+        .await
+        .map_err(|e| AppError::Other(format!("bootstrap failed: {e}")))?;
+    let json = credentials_json(core, cfg, &creds);
+    let path = cfg.data_dir.join("bootstrap-credentials.json");
+    write_private(&path, serde_json::to_string_pretty(&json).unwrap_or_default().as_bytes())?;
+    let shown = std::path::absolute(&path).unwrap_or(path);
+    tracing::info!(tenant = %creds.tenant.id, domain = %creds.tenant.initial_domain, "bootstrapped the first tenant");
+    println!("Bootstrap credentials written to {} (mode 0600)", shown.display());
+    Ok(())
+}
+
+async fn shutdown_signal(handle: axum_server::Handle<std::net::SocketAddr>) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+    handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+}
+
+pub async fn serve(store_args: &StoreArgs, args: &ServeArgs, env_kek: Option<String>) -> Result<(), AppError> {
+    let started = Instant::now();
+    let cfg = Config::load(store_args, args, env_kek)?;
+    init_tracing(&cfg.log_format);
+    ensure_private_dir(&cfg.data_dir)?;
+    let store = open_store(&cfg).await?;
+    if store.schema_state().await? == SchemaState::Empty {
+        let applied = store.migrate().await?;
+        tracing::info!(?applied, backend = store.backend(), "initialised an empty database");
+    }
+    require_current_schema(store.as_ref()).await?;
+    let kek = load_kek(&cfg, true)?;
+    let core = Core::new(store, Arc::new(SystemClock), Arc::new(SystemRandom::new()), kek, core_config(&cfg));
+    // Fail fast on a wrong KEK rather than on the first token request.
+    for t in core.store.list_tenants().await? {
+        core.tenant_state(t.id).await.map_err(|e| AppError::Other(format!("tenant {}: {e}", t.id)))?;
+    }
+    let (cert_pem, key_pem) = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(c), Some(k)) => (read(c)?, read(k)?),
+        (None, None) => dev_tls(&cfg)?,
+        _ => return Err(AppError::Usage("tls_cert and tls_key must be set together".into())),
+    };
+    bootstrap_if_empty(&core, &cfg).await?;
+    let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(rustls_config(&cert_pem, &key_pem)?));
+    let app = ostiary_web::router(ostiary_web::AppState { core: core.clone() });
+    let handle = axum_server::Handle::new();
+    tokio::spawn(shutdown_signal(handle.clone()));
+    let listener = std::net::TcpListener::bind(cfg.listen).map_err(|e| io_err(&format!("cannot listen on {}", cfg.listen), e))?;
+    listener.set_nonblocking(true).map_err(|e| io_err("listener", e))?;
+    tracing::info!(
+        listen = %cfg.listen,
+        public_url = %cfg.public_url,
+        backend = core.store.backend(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "Ostiary is ready"
+    );
+    axum_server::from_tcp_rustls(listener, tls)
+        .map_err(|e| io_err("listener", e))?
+        .handle(handle)
+        .serve(app.into_make_service())
+        .await
+        .map_err(|e| io_err("server", e))
+}
+
+fn read(p: &Path) -> Result<String, AppError> {
+    std::fs::read_to_string(p).map_err(|e| io_err(&format!("cannot read {}", p.display()), e))
+}
