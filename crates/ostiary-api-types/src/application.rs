@@ -15,11 +15,7 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AppRole {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     pub id: Uuid,
     /// `User` and/or `Application`.
@@ -42,11 +38,7 @@ pub struct AppRole {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PermissionScope {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     pub id: Uuid,
     #[serde(default)]
@@ -72,11 +64,7 @@ pub struct PermissionScope {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApiApplication {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     /// `1`, `2` or `null` (v1 tokens).
     #[serde(default)]
@@ -101,11 +89,7 @@ pub struct ApiApplication {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KeyCredential {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default)]
     pub key_id: Option<Uuid>,
@@ -141,12 +125,11 @@ impl KeyCredential {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PasswordCredential {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
+    /// `@odata.context`, present when the credential is a whole response (`addPassword`).
+    #[serde(rename = "@odata.context", default, skip_serializing_if = "Option::is_none")]
+    pub odata_context: Option<String>,
     #[serde(default)]
     pub key_id: Option<Uuid>,
     #[serde(default)]
@@ -173,10 +156,7 @@ impl fmt::Debug for PasswordCredential {
             .field("hint", &self.hint)
             .field("start_date_time", &self.start_date_time)
             .field("end_date_time", &self.end_date_time)
-            .field(
-                "secret_text",
-                &self.secret_text.as_ref().map(|_| "<redacted>"),
-            )
+            .field("secret_text", &self.secret_text.as_ref().map(|_| "<redacted>"))
             .field("custom_key_identifier", &self.custom_key_identifier)
             .finish()
     }
@@ -187,11 +167,7 @@ impl fmt::Debug for PasswordCredential {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ImplicitGrantSettings {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default)]
     pub enable_id_token_issuance: Option<bool>,
@@ -204,11 +180,7 @@ pub struct ImplicitGrantSettings {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WebApplication {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default)]
     pub redirect_uris: Option<Vec<String>>,
@@ -225,11 +197,7 @@ pub struct WebApplication {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SpaApplication {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default)]
     pub redirect_uris: Option<Vec<String>>,
@@ -240,11 +208,7 @@ pub struct SpaApplication {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PublicClientApplication {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default)]
     pub redirect_uris: Option<Vec<String>>,
@@ -255,11 +219,7 @@ pub struct PublicClientApplication {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ResourceAccess {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     /// The id of the app role or permission scope.
     pub id: Uuid,
@@ -273,11 +233,7 @@ pub struct ResourceAccess {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RequiredResourceAccess {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     /// The `appId` of the resource application.
     pub resource_app_id: String,
@@ -290,11 +246,7 @@ pub struct RequiredResourceAccess {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApplicationCreate {
     /// `@odata.type` annotation (`#microsoft.graph.application`), ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -339,19 +291,11 @@ pub struct ApplicationCreate {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApplicationUpdate {
     /// `@odata.type` annotation (`#microsoft.graph.application`), ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub description: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign_in_audience: Option<String>,
@@ -379,17 +323,9 @@ pub struct ApplicationUpdate {
     pub required_resource_access: Option<Vec<RequiredResourceAccess>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub notes: Option<Option<String>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub group_membership_claims: Option<Option<String>>,
 }
 
@@ -435,11 +371,7 @@ impl Application {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AddPasswordRequest {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_credential: Option<PasswordCredentialInput>,
@@ -457,11 +389,7 @@ must_be_null!(null_custom_key_identifier, "customKeyIdentifier");
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PasswordCredentialInput {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -470,32 +398,16 @@ pub struct PasswordCredentialInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_date_time: Option<String>,
     /// Read-only; always `None` after successful deserialisation.
-    #[serde(
-        default,
-        deserialize_with = "null_key_id",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "null_key_id", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<Null>,
     /// Read-only; always `None` after successful deserialisation.
-    #[serde(
-        default,
-        deserialize_with = "null_secret_text",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "null_secret_text", skip_serializing_if = "Option::is_none")]
     pub secret_text: Option<Null>,
     /// Read-only; always `None` after successful deserialisation.
-    #[serde(
-        default,
-        deserialize_with = "null_hint",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "null_hint", skip_serializing_if = "Option::is_none")]
     pub hint: Option<Null>,
     /// Read-only; always `None` after successful deserialisation.
-    #[serde(
-        default,
-        deserialize_with = "null_custom_key_identifier",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "null_custom_key_identifier", skip_serializing_if = "Option::is_none")]
     pub custom_key_identifier: Option<Null>,
 }
 
@@ -504,11 +416,7 @@ pub struct PasswordCredentialInput {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RemovePasswordRequest {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     pub key_id: Uuid,
 }

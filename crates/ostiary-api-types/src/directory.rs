@@ -8,32 +8,16 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Collection<T> {
     /// `@odata.context`.
-    #[serde(
-        rename = "@odata.context",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.context", default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     /// `@odata.count`, present when `$count=true` was requested.
-    #[serde(
-        rename = "@odata.count",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.count", default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
     /// Absolute URL of the next page; absent on the last page.
-    #[serde(
-        rename = "@odata.nextLink",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.nextLink", default, skip_serializing_if = "Option::is_none")]
     pub next_link: Option<String>,
     /// Absolute URL to resume a delta query; only on the last page of a delta round.
-    #[serde(
-        rename = "@odata.deltaLink",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.deltaLink", default, skip_serializing_if = "Option::is_none")]
     pub delta_link: Option<String>,
     /// The items of this page.
     #[serde(default = "Vec::new")]
@@ -43,13 +27,7 @@ pub struct Collection<T> {
 impl<T> Collection<T> {
     /// A single complete page holding `value`.
     pub fn new(value: Vec<T>) -> Self {
-        Collection {
-            context: None,
-            count: None,
-            next_link: None,
-            delta_link: None,
-            value,
-        }
+        Collection { context: None, count: None, next_link: None, delta_link: None, value }
     }
 }
 
@@ -79,11 +57,7 @@ impl DirectoryObject {
     pub fn kind(&self) -> Option<&str> {
         let t = self.odata_type.as_deref()?;
         let t = t.strip_prefix('#').unwrap_or(t);
-        Some(
-            t.strip_prefix("microsoft.graph.")
-                .or_else(|| t.strip_prefix("Microsoft.Graph."))
-                .unwrap_or(t),
-        )
+        Some(t.strip_prefix("microsoft.graph.").or_else(|| t.strip_prefix("Microsoft.Graph.")).unwrap_or(t))
     }
 
     /// A string property from `extra` (for example `userPrincipalName` or `appId`).
@@ -97,11 +71,7 @@ impl DirectoryObject {
 #[serde(deny_unknown_fields)]
 pub struct ReferenceCreate {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     /// URL of the referenced object; its last path segment is the object id.
     #[serde(rename = "@odata.id")]
@@ -111,10 +81,7 @@ pub struct ReferenceCreate {
 impl ReferenceCreate {
     /// A reference to the directory object `id`, in the form Graph clients send.
     pub fn directory_object(id: Uuid) -> Self {
-        ReferenceCreate {
-            odata_type: None,
-            odata_id: format!("{}{id}", crate::GRAPH_DIRECTORY_OBJECTS_BASE),
-        }
+        ReferenceCreate { odata_type: None, odata_id: format!("{}{id}", crate::GRAPH_DIRECTORY_OBJECTS_BASE) }
     }
 
     /// The object id at the end of `@odata.id` (`…/directoryObjects/{id}`, `…/users/{id}`,

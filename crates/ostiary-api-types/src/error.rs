@@ -15,12 +15,7 @@ impl GraphErrorBody {
     /// An error body with `code` and `message` and no `innerError`.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         GraphErrorBody {
-            error: GraphError {
-                code: code.into(),
-                message: message.into(),
-                target: None,
-                inner_error: None,
-            },
+            error: GraphError { code: code.into(), message: message.into(), target: None, inner_error: None },
         }
     }
 }
@@ -38,11 +33,7 @@ pub struct GraphError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// Request correlation details.
-    #[serde(
-        rename = "innerError",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "innerError", default, skip_serializing_if = "Option::is_none")]
     pub inner_error: Option<InnerError>,
 }
 
@@ -97,10 +88,7 @@ pub struct OAuthErrorBody {
 impl OAuthErrorBody {
     /// The first line of `error_description` (without the trace/correlation trailer).
     pub fn short_description(&self) -> Option<&str> {
-        self.error_description
-            .as_deref()
-            .and_then(|d| d.lines().next())
-            .map(str::trim_end)
+        self.error_description.as_deref().and_then(|d| d.lines().next()).map(str::trim_end)
     }
 }
 

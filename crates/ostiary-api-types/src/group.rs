@@ -10,11 +10,7 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GroupCreate {
     /// `@odata.type` annotation (`#microsoft.graph.group`), ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -35,18 +31,10 @@ pub struct GroupCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_assignable_to_role: Option<bool>,
     /// Initial members as `@odata.id` URLs (`https://graph.microsoft.com/v1.0/directoryObjects/{id}`).
-    #[serde(
-        rename = "members@odata.bind",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "members@odata.bind", default, skip_serializing_if = "Option::is_none")]
     pub members_bind: Option<Vec<String>>,
     /// Initial owners as `@odata.id` URLs.
-    #[serde(
-        rename = "owners@odata.bind",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "owners@odata.bind", default, skip_serializing_if = "Option::is_none")]
     pub owners_bind: Option<Vec<String>>,
 }
 
@@ -56,27 +44,15 @@ pub struct GroupCreate {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GroupUpdate {
     /// `@odata.type` annotation (`#microsoft.graph.group`), ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub description: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail_nickname: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub visibility: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_enabled: Option<bool>,

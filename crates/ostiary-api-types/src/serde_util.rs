@@ -63,9 +63,7 @@ impl<'de> Deserialize<'de> for Null {
 /// non-null value with a message naming the property.
 macro_rules! must_be_null {
     ($fn_name:ident, $json_name:literal) => {
-        pub(crate) fn $fn_name<'de, D>(
-            deserializer: D,
-        ) -> Result<Option<$crate::serde_util::Null>, D::Error>
+        pub(crate) fn $fn_name<'de, D>(deserializer: D) -> Result<Option<$crate::serde_util::Null>, D::Error>
         where
             D: ::serde::Deserializer<'de>,
         {
@@ -106,9 +104,7 @@ pub(crate) fn u64_or_string<'de, D: Deserializer<'de>>(deserializer: D) -> Resul
 }
 
 /// Like [`u64_or_string`] for an optional property.
-pub(crate) fn opt_u64_or_string<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<u64>, D::Error> {
+pub(crate) fn opt_u64_or_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     struct Wrap(#[serde(deserialize_with = "u64_or_string")] u64);
     Option::<Wrap>::deserialize(deserializer).map(|o| o.map(|w| w.0))

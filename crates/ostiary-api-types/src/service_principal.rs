@@ -10,11 +10,7 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServicePrincipalCreate {
     /// `@odata.type` annotation (`#microsoft.graph.servicePrincipal`), ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     /// The `appId` of the application to instantiate.
     pub app_id: String,
@@ -37,11 +33,7 @@ pub struct ServicePrincipalCreate {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServicePrincipalUpdate {
     /// `@odata.type` annotation (`#microsoft.graph.servicePrincipal`), ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_enabled: Option<bool>,
@@ -49,17 +41,9 @@ pub struct ServicePrincipalUpdate {
     pub app_role_assignment_required: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub description: Option<Option<String>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub notes: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -108,11 +92,7 @@ impl ServicePrincipal {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AppRoleAssignmentCreate {
     /// `@odata.type` annotation, ignored.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
     /// The user, group or service principal being granted the role.
     pub principal_id: Uuid,

@@ -25,10 +25,7 @@ fn user_create_from_msgraph_sdk_body() {
     let u: UserCreate = serde_json::from_str(body).unwrap();
     assert_eq!(u.odata_type.as_deref(), Some("#microsoft.graph.user"));
     assert_eq!(u.account_enabled, Some(true));
-    assert_eq!(
-        u.user_principal_name.as_deref(),
-        Some("AdeleV@contoso.test")
-    );
+    assert_eq!(u.user_principal_name.as_deref(), Some("AdeleV@contoso.test"));
     assert_eq!(u.business_phones, Some(vec!["+1 425 555 0109".to_owned()]));
     let pp = u.password_profile.unwrap();
     assert_eq!(pp.password.as_deref(), Some("xWwvJ]6NMw+bWH-d"));
@@ -39,28 +36,22 @@ fn user_create_from_msgraph_sdk_body() {
 
 #[test]
 fn unknown_properties_are_rejected_by_name() {
-    let err = serde_json::from_str::<UserCreate>(r#"{"displayName":"x","favouriteColour":"red"}"#)
-        .unwrap_err()
-        .to_string();
+    let err =
+        serde_json::from_str::<UserCreate>(r#"{"displayName":"x","favouriteColour":"red"}"#).unwrap_err().to_string();
     assert!(err.contains("favouriteColour"), "{err}");
 
-    let err = serde_json::from_str::<GroupUpdate>(r#"{"membershipRule":"x"}"#)
-        .unwrap_err()
-        .to_string();
+    let err = serde_json::from_str::<GroupUpdate>(r#"{"membershipRule":"x"}"#).unwrap_err().to_string();
     assert!(err.contains("membershipRule"), "{err}");
 
     // Nested request types are strict too.
-    let err = serde_json::from_str::<ApplicationCreate>(
-        r#"{"displayName":"a","web":{"redirectUris":[],"bogus":1}}"#,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = serde_json::from_str::<ApplicationCreate>(r#"{"displayName":"a","web":{"redirectUris":[],"bogus":1}}"#)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("bogus"), "{err}");
 
-    let err =
-        serde_json::from_str::<UserCreate>(r#"{"passwordProfile":{"password":"p","extra":true}}"#)
-            .unwrap_err()
-            .to_string();
+    let err = serde_json::from_str::<UserCreate>(r#"{"passwordProfile":{"password":"p","extra":true}}"#)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("extra"), "{err}");
 }
 
@@ -77,15 +68,8 @@ fn double_option_distinguishes_absent_and_null() {
     assert_eq!(set.job_title, Some(Some("Engineer".to_owned())));
 
     // Serialisation round-trips the three states.
-    let patch = UserUpdate {
-        job_title: Some(None),
-        department: Some(Some("R&D".to_owned())),
-        ..UserUpdate::default()
-    };
-    assert_eq!(
-        serde_json::to_value(&patch).unwrap(),
-        json!({"jobTitle": null, "department": "R&D"})
-    );
+    let patch = UserUpdate { job_title: Some(None), department: Some(Some("R&D".to_owned())), ..UserUpdate::default() };
+    assert_eq!(serde_json::to_value(&patch).unwrap(), json!({"jobTitle": null, "department": "R&D"}));
 
     let g: GroupUpdate = serde_json::from_str(r#"{"description":null}"#).unwrap();
     assert_eq!(g.description, Some(None));
@@ -93,8 +77,7 @@ fn double_option_distinguishes_absent_and_null() {
     let sp: ServicePrincipalUpdate = serde_json::from_str(r#"{"notes":null}"#).unwrap();
     assert_eq!(sp.notes, Some(None));
     assert_eq!(sp.description, None);
-    let app: ApplicationUpdate =
-        serde_json::from_str(r#"{"groupMembershipClaims":null,"notes":"n"}"#).unwrap();
+    let app: ApplicationUpdate = serde_json::from_str(r#"{"groupMembershipClaims":null,"notes":"n"}"#).unwrap();
     assert_eq!(app.group_membership_claims, Some(None));
     assert_eq!(app.notes, Some(Some("n".to_owned())));
     assert_eq!(app.description, None);
@@ -119,10 +102,7 @@ fn group_create_with_odata_bind() {
     assert_eq!(g.owners_bind.as_ref().map(Vec::len), Some(1));
     let back = serde_json::to_value(&g).unwrap();
     assert!(back.get("members@odata.bind").is_some());
-    assert!(
-        back.get("visibility").is_none(),
-        "absent properties stay absent"
-    );
+    assert!(back.get("visibility").is_none(), "absent properties stay absent");
 }
 
 #[test]
@@ -170,14 +150,8 @@ fn application_create_full_body() {
     assert_eq!(api.access_token_signing_algorithm.as_deref(), Some("ES256"));
     let scope = &api.oauth2_permission_scopes.as_ref().unwrap()[0];
     assert_eq!(scope.kind.as_deref(), Some("User"));
-    assert_eq!(
-        app.app_roles.as_ref().unwrap()[0].value.as_deref(),
-        Some("Data.Read.All")
-    );
-    assert_eq!(
-        app.required_resource_access.as_ref().unwrap()[0].resource_access[0].kind,
-        "Scope"
-    );
+    assert_eq!(app.app_roles.as_ref().unwrap()[0].value.as_deref(), Some("Data.Read.All"));
+    assert_eq!(app.required_resource_access.as_ref().unwrap()[0].resource_access[0].kind, "Scope");
     let kc = &app.key_credentials.as_ref().unwrap()[0];
     assert_eq!(kc.kind.as_deref(), Some(KeyCredential::KIND_X509));
     assert_eq!(kc.key_id, None);
@@ -193,11 +167,9 @@ fn add_password_accepts_null_read_only_keys_only() {
     assert_eq!(pc.display_name.as_deref(), Some("ci"));
     assert_eq!(pc.end_date_time.as_deref(), Some("2030-01-01T00:00:00Z"));
 
-    let err = serde_json::from_str::<AddPasswordRequest>(
-        r#"{"passwordCredential":{"secretText":"chosen-by-me"}}"#,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = serde_json::from_str::<AddPasswordRequest>(r#"{"passwordCredential":{"secretText":"chosen-by-me"}}"#)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("secretText"), "{err}");
     assert!(err.contains("must be null"), "{err}");
 
@@ -208,9 +180,7 @@ fn add_password_accepts_null_read_only_keys_only() {
     .to_string();
     assert!(err.contains("keyId"), "{err}");
 
-    let err = serde_json::from_str::<AddPasswordRequest>(r#"{"passwordCredential":{"x":1}}"#)
-        .unwrap_err()
-        .to_string();
+    let err = serde_json::from_str::<AddPasswordRequest>(r#"{"passwordCredential":{"x":1}}"#).unwrap_err().to_string();
     assert!(err.contains("`x`"), "{err}");
 
     let empty: AddPasswordRequest = serde_json::from_str("{}").unwrap();
@@ -219,10 +189,7 @@ fn add_password_accepts_null_read_only_keys_only() {
 
     let rm: RemovePasswordRequest =
         serde_json::from_str(r#"{"keyId":"1b4f816e-5eaf-48b9-8613-7923830595ad"}"#).unwrap();
-    assert_eq!(
-        rm.key_id.to_string(),
-        "1b4f816e-5eaf-48b9-8613-7923830595ad"
-    );
+    assert_eq!(rm.key_id.to_string(), "1b4f816e-5eaf-48b9-8613-7923830595ad");
 }
 
 #[test]
@@ -238,10 +205,7 @@ fn service_principal_and_role_assignment_bodies() {
         r#"{"principalId":"33ad69f9-da99-4bed-acd0-3f24235cb296","resourceId":"9028d19c-26a9-4809-8e3f-20ff73e2d75e","appRoleId":"ef7437e6-4f94-4a0a-a110-a439eb2aa8f7"}"#,
     )
     .unwrap();
-    assert_eq!(
-        a.app_role_id,
-        Uuid::parse_str("ef7437e6-4f94-4a0a-a110-a439eb2aa8f7").unwrap()
-    );
+    assert_eq!(a.app_role_id, Uuid::parse_str("ef7437e6-4f94-4a0a-a110-a439eb2aa8f7").unwrap());
     // GUID-typed properties must be GUIDs.
     assert!(
         serde_json::from_str::<AppRoleAssignmentCreate>(
@@ -296,15 +260,9 @@ fn responses_are_lenient_and_parse_collections() {
     ]});
     let c: Collection<DirectoryObject> = serde_json::from_value(members).unwrap();
     assert_eq!(c.value[0].kind(), Some("user"));
-    assert_eq!(
-        c.value[0].extra_str("userPrincipalName"),
-        Some("ada@contoso.test")
-    );
+    assert_eq!(c.value[0].extra_str("userPrincipalName"), Some("ada@contoso.test"));
     assert_eq!(c.value[1].kind(), Some("servicePrincipal"));
-    assert_eq!(
-        c.value[1].extra_str("appId"),
-        Some("65415bb1-9267-4313-bbf5-ae259732ee12")
-    );
+    assert_eq!(c.value[1].extra_str("appId"), Some("65415bb1-9267-4313-bbf5-ae259732ee12"));
     // Serialising keeps the flattened properties.
     let v = serde_json::to_value(&c.value[1]).unwrap();
     assert_eq!(v["appId"], "65415bb1-9267-4313-bbf5-ae259732ee12");
@@ -321,6 +279,17 @@ fn responses_are_lenient_and_parse_collections() {
     }))
     .unwrap();
     assert_eq!(app.password_credentials[0].hint.as_deref(), Some("abc"));
+
+    // The `addPassword` response is a bare passwordCredential with `@odata.context`.
+    let pc: PasswordCredential = serde_json::from_value(json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.passwordCredential",
+        "customKeyIdentifier": null, "displayName": "ci", "endDateTime": "2026-01-01T00:00:00Z",
+        "hint": "s3c", "keyId": "1b4f816e-5eaf-48b9-8613-7923830595ad", "secretText": "s3cr3t",
+        "startDateTime": "2024-01-01T00:00:00Z"
+    }))
+    .unwrap();
+    assert_eq!(pc.secret_text.as_deref(), Some("s3cr3t"));
+    assert!(!format!("{pc:?}").contains("s3cr3t"));
     assert_eq!(app.key_credentials[0].key, None);
 }
 
@@ -332,18 +301,12 @@ fn error_bodies() {
         "innerError": {"date": "2025-02-13T10:17:06", "request-id": "r1", "client-request-id": "c1"}
     }}))
     .unwrap();
-    assert_eq!(
-        g.error.to_string(),
-        "Authorization_RequestDenied: Insufficient privileges to complete the operation."
-    );
+    assert_eq!(g.error.to_string(), "Authorization_RequestDenied: Insufficient privileges to complete the operation.");
     let inner = g.error.inner_error.as_ref().unwrap();
     assert_eq!(inner.request_id.as_deref(), Some("r1"));
     assert_eq!(inner.client_request_id.as_deref(), Some("c1"));
     let back = serde_json::to_value(GraphErrorBody::new("Request_BadRequest", "bad")).unwrap();
-    assert_eq!(
-        back,
-        json!({"error": {"code": "Request_BadRequest", "message": "bad"}})
-    );
+    assert_eq!(back, json!({"error": {"code": "Request_BadRequest", "message": "bad"}}));
 
     let o: OAuthErrorBody = serde_json::from_value(json!({
         "error": "invalid_client",
@@ -352,10 +315,7 @@ fn error_bodies() {
     }))
     .unwrap();
     assert_eq!(o.error_codes, Some(vec![7000215]));
-    assert_eq!(
-        o.to_string(),
-        "invalid_client: AADSTS7000215: Invalid client secret provided."
-    );
+    assert_eq!(o.to_string(), "invalid_client: AADSTS7000215: Invalid client secret provided.");
 }
 
 #[test]

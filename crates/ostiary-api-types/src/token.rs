@@ -14,11 +14,7 @@ pub struct TokenResponse {
     #[serde(deserialize_with = "u64_or_string")]
     pub expires_in: u64,
     /// Extended lifetime (Entra resilience feature).
-    #[serde(
-        default,
-        deserialize_with = "opt_u64_or_string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "opt_u64_or_string", skip_serializing_if = "Option::is_none")]
     pub ext_expires_in: Option<u64>,
     /// The access token.
     pub access_token: String,
@@ -41,10 +37,7 @@ impl fmt::Debug for TokenResponse {
             .field("expires_in", &self.expires_in)
             .field("ext_expires_in", &self.ext_expires_in)
             .field("access_token", &"<redacted>")
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "<redacted>"),
-            )
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
             .field("id_token", &self.id_token.as_ref().map(|_| "<redacted>"))
             .field("scope", &self.scope)
             .finish()

@@ -77,12 +77,10 @@ impl AdminClient {
     /// [`AdminClient::fetch_token`] to check the credentials eagerly).
     pub async fn connect(config: ClientConfig) -> Result<AdminClient, ClientError> {
         let authority_str = config.authority.trim_end_matches('/').to_owned();
-        let authority = Url::parse(&authority_str)
-            .map_err(|e| ClientError::Config(format!("authority `{authority_str}`: {e}")))?;
+        let authority =
+            Url::parse(&authority_str).map_err(|e| ClientError::Config(format!("authority `{authority_str}`: {e}")))?;
         if authority.scheme() != "https" && authority.scheme() != "http" {
-            return Err(ClientError::Config(format!(
-                "authority `{authority_str}` must be an https URL"
-            )));
+            return Err(ClientError::Config(format!("authority `{authority_str}` must be an https URL")));
         }
         if authority.scheme() == "http" && !is_loopback(&authority) {
             return Err(ClientError::Config(format!(
@@ -95,14 +93,8 @@ impl AdminClient {
             )));
         }
         let tenant = config.tenant.trim();
-        if tenant.is_empty()
-            || !tenant
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
-        {
-            return Err(ClientError::Config(format!(
-                "tenant `{tenant}` is not a tenant id or domain"
-            )));
+        if tenant.is_empty() || !tenant.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+            return Err(ClientError::Config(format!("tenant `{tenant}` is not a tenant id or domain")));
         }
 
         let mut builder = reqwest::Client::builder()
@@ -114,9 +106,7 @@ impl AdminClient {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
                 .map_err(|e| ClientError::Config(format!("CA certificate: {e}")))?;
             if certs.is_empty() {
-                return Err(ClientError::Config(
-                    "CA certificate: no PEM `CERTIFICATE` block found".to_owned(),
-                ));
+                return Err(ClientError::Config("CA certificate: no PEM `CERTIFICATE` block found".to_owned()));
             }
             builder = builder.tls_certs_only(certs);
         }
@@ -202,8 +192,7 @@ impl AdminClient {
         if !status.is_success() {
             return Err(ClientError::from_response(status.as_u16(), &body));
         }
-        serde_json::from_slice::<TokenResponse>(&body)
-            .map_err(|e| ClientError::Decode(format!("token response: {e}")))
+        serde_json::from_slice::<TokenResponse>(&body).map_err(|e| ClientError::Decode(format!("token response: {e}")))
     }
 
     /// Sends a request with the bearer token; on a 401 it re-acquires the token once and
@@ -241,18 +230,12 @@ impl AdminClient {
         }
     }
 
-    fn decode<T: DeserializeOwned>(
-        method: &Method,
-        url: &str,
-        bytes: &[u8],
-    ) -> Result<T, ClientError> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| ClientError::Decode(format!("{method} {url}: {e}")))
+    fn decode<T: DeserializeOwned>(method: &Method, url: &str, bytes: &[u8]) -> Result<T, ClientError> {
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(format!("{method} {url}: {e}")))
     }
 
     fn encode<B: Serialize + ?Sized>(body: &B) -> Result<serde_json::Value, ClientError> {
-        serde_json::to_value(body)
-            .map_err(|e| ClientError::Decode(format!("cannot encode request body: {e}")))
+        serde_json::to_value(body).map_err(|e| ClientError::Decode(format!("cannot encode request body: {e}")))
     }
 
     /// `GET {graph}{path}` and decode the JSON response.
@@ -292,9 +275,7 @@ impl AdminClient {
     {
         let url = self.url(path);
         let body = Self::encode(body)?;
-        self.send(Method::PATCH, &url, Some(&body))
-            .await
-            .map(|_| ())
+        self.send(Method::PATCH, &url, Some(&body)).await.map(|_| ())
     }
 
     /// `DELETE {graph}{path}` (Graph answers 204).
@@ -320,22 +301,17 @@ impl AdminClient {
                 None => return Ok(items),
             }
         }
-        Err(ClientError::Decode(format!(
-            "GET {path}: more than {MAX_PAGES} pages of @odata.nextLink"
-        )))
+        Err(ClientError::Decode(format!("GET {path}: more than {MAX_PAGES} pages of @odata.nextLink")))
     }
 
     /// The first page only of a collection (used when `$top` is given).
-    pub async fn list_page<T: DeserializeOwned>(
-        &self,
-        path: &str,
-    ) -> Result<Collection<T>, ClientError> {
+    pub async fn list_page<T: DeserializeOwned>(&self, path: &str) -> Result<Collection<T>, ClientError> {
         self.get(path).await
     }
 
     fn check_same_origin(&self, next: &str) -> Result<(), ClientError> {
-        let next_url = Url::parse(next)
-            .map_err(|e| ClientError::Decode(format!("invalid @odata.nextLink `{next}`: {e}")))?;
+        let next_url =
+            Url::parse(next).map_err(|e| ClientError::Decode(format!("invalid @odata.nextLink `{next}`: {e}")))?;
         if next_url.origin() != self.authority.origin() {
             return Err(ClientError::Decode(format!(
                 "@odata.nextLink `{next}` points outside the server `{}`; not following it",
@@ -349,10 +325,7 @@ impl AdminClient {
 fn cached(token: &TokenResponse) -> CachedToken {
     let lifetime = Duration::from_secs(token.expires_in);
     let margin = REFRESH_MARGIN.min(lifetime / 2);
-    CachedToken {
-        access_token: token.access_token.clone(),
-        refresh_after: Instant::now() + (lifetime - margin),
-    }
+    CachedToken { access_token: token.access_token.clone(), refresh_after: Instant::now() + (lifetime - margin) }
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -360,17 +333,10 @@ fn is_loopback(url: &Url) -> bool {
         return false;
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Joins the Graph base and a path (relative to `/v1.0`).
 pub(crate) fn graph_url(base: &str, path: &str) -> String {
-    if path.starts_with('/') {
-        format!("{base}{path}")
-    } else {
-        format!("{base}/{path}")
-    }
+    if path.starts_with('/') { format!("{base}{path}") } else { format!("{base}/{path}") }
 }

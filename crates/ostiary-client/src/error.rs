@@ -118,9 +118,7 @@ impl ClientError {
                 HttpErrorBody::OAuth(o) => o.short_description().unwrap_or_default().to_owned(),
                 HttpErrorBody::Text(t) => t.clone(),
             },
-            ClientError::Transport(m) | ClientError::Decode(m) | ClientError::Config(m) => {
-                m.clone()
-            }
+            ClientError::Transport(m) | ClientError::Decode(m) | ClientError::Config(m) => m.clone(),
         }
     }
 

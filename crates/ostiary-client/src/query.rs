@@ -17,10 +17,7 @@ pub struct ListQuery {
 impl ListQuery {
     /// A query with only `$filter`.
     pub fn filter(filter: impl Into<String>) -> Self {
-        ListQuery {
-            filter: Some(filter.into()),
-            ..ListQuery::default()
-        }
+        ListQuery { filter: Some(filter.into()), ..ListQuery::default() }
     }
 
     /// The query string, starting with `?`, or empty when no option is set.
@@ -33,16 +30,9 @@ impl ListQuery {
             parts.push(format!("$top={t}"));
         }
         if !self.select.is_empty() {
-            parts.push(format!(
-                "$select={}",
-                encode_query_value(&self.select.join(","))
-            ));
+            parts.push(format!("$select={}", encode_query_value(&self.select.join(","))));
         }
-        if parts.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", parts.join("&"))
-        }
+        if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
     }
 
     /// `path` followed by this query string.

@@ -5,27 +5,19 @@ use crate::client::AdminClient;
 use crate::error::ClientError;
 use crate::query::{ListQuery, odata_quote};
 use ostiary_api_types::{
-    AddPasswordRequest, AppRoleAssignment, AppRoleAssignmentCreate, Application, ApplicationCreate,
-    ApplicationUpdate, DirectoryObject, Group, GroupCreate, GroupUpdate, KeyCredential,
-    PasswordCredential, PasswordCredentialInput, ReferenceCreate, RemovePasswordRequest,
-    ServicePrincipal, ServicePrincipalCreate, ServicePrincipalUpdate, User, UserCreate, UserUpdate,
+    AddPasswordRequest, AppRoleAssignment, AppRoleAssignmentCreate, Application, ApplicationCreate, ApplicationUpdate,
+    DirectoryObject, Group, GroupCreate, GroupUpdate, KeyCredential, PasswordCredential, PasswordCredentialInput,
+    ReferenceCreate, RemovePasswordRequest, ServicePrincipal, ServicePrincipalCreate, ServicePrincipalUpdate, User,
+    UserCreate, UserUpdate,
 };
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 impl AdminClient {
     /// Lists a collection with `query`: every page, or only the first one when `$top` is set.
-    async fn list_with<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &ListQuery,
-    ) -> Result<Vec<T>, ClientError> {
+    async fn list_with<T: DeserializeOwned>(&self, path: &str, query: &ListQuery) -> Result<Vec<T>, ClientError> {
         let path = query.apply(path);
-        if query.top.is_some() {
-            Ok(self.list_page::<T>(&path).await?.value)
-        } else {
-            self.list_all(&path).await
-        }
+        if query.top.is_some() { Ok(self.list_page::<T>(&path).await?.value) } else { self.list_all(&path).await }
     }
 
     // ---------------------------------------------------------------- users
@@ -44,10 +36,7 @@ impl AdminClient {
         }
         let query = ListQuery::filter(format!("userPrincipalName eq {}", odata_quote(id_or_upn)));
         let found: Vec<User> = self.list_with("/users", &query).await?;
-        found
-            .into_iter()
-            .next()
-            .ok_or_else(|| ClientError::not_found(id_or_upn))
+        found.into_iter().next().ok_or_else(|| ClientError::not_found(id_or_upn))
     }
 
     /// `POST /users`.
@@ -94,17 +83,13 @@ impl AdminClient {
 
     /// `POST /groups/{id}/members/$ref` with `{"@odata.id":".../directoryObjects/{member}"}`.
     pub async fn add_member(&self, group_id: Uuid, member_id: Uuid) -> Result<(), ClientError> {
-        self.post_no_content(
-            &format!("/groups/{group_id}/members/$ref"),
-            &ReferenceCreate::directory_object(member_id),
-        )
-        .await
+        self.post_no_content(&format!("/groups/{group_id}/members/$ref"), &ReferenceCreate::directory_object(member_id))
+            .await
     }
 
     /// `DELETE /groups/{id}/members/{member}/$ref`.
     pub async fn remove_member(&self, group_id: Uuid, member_id: Uuid) -> Result<(), ClientError> {
-        self.delete(&format!("/groups/{group_id}/members/{member_id}/$ref"))
-            .await
+        self.delete(&format!("/groups/{group_id}/members/{member_id}/$ref")).await
     }
 
     /// `GET /groups/{id}/members` (direct members, all pages).
@@ -113,21 +98,14 @@ impl AdminClient {
     }
 
     /// `GET /groups/{id}/transitiveMembers` (members of nested groups too, all pages).
-    pub async fn list_transitive_members(
-        &self,
-        group_id: Uuid,
-    ) -> Result<Vec<DirectoryObject>, ClientError> {
-        self.list_all(&format!("/groups/{group_id}/transitiveMembers"))
-            .await
+    pub async fn list_transitive_members(&self, group_id: Uuid) -> Result<Vec<DirectoryObject>, ClientError> {
+        self.list_all(&format!("/groups/{group_id}/transitiveMembers")).await
     }
 
     // ---------------------------------------------------------------- applications
 
     /// `GET /applications` with `$filter`/`$top`/`$select`.
-    pub async fn list_applications(
-        &self,
-        query: &ListQuery,
-    ) -> Result<Vec<Application>, ClientError> {
+    pub async fn list_applications(&self, query: &ListQuery) -> Result<Vec<Application>, ClientError> {
         self.list_with("/applications", query).await
     }
 
@@ -137,44 +115,29 @@ impl AdminClient {
     }
 
     /// The application whose `appId` (client id) is `app_id`, via `$filter=appId eq '…'`.
-    pub async fn get_application_by_app_id(
-        &self,
-        app_id: Uuid,
-    ) -> Result<Option<Application>, ClientError> {
+    pub async fn get_application_by_app_id(&self, app_id: Uuid) -> Result<Option<Application>, ClientError> {
         let query = ListQuery::filter(format!("appId eq '{app_id}'"));
-        Ok(self
-            .list_with::<Application>("/applications", &query)
-            .await?
-            .into_iter()
-            .next())
+        Ok(self.list_with::<Application>("/applications", &query).await?.into_iter().next())
     }
 
     /// The application with object id **or** `appId` `id`: tries the object id first.
     pub async fn find_application(&self, id: Uuid) -> Result<Application, ClientError> {
         match self.get_application(id).await {
             Ok(app) => Ok(app),
-            Err(e) if e.is_not_found() => self
-                .get_application_by_app_id(id)
-                .await?
-                .ok_or_else(|| ClientError::not_found(&id.to_string())),
+            Err(e) if e.is_not_found() => {
+                self.get_application_by_app_id(id).await?.ok_or_else(|| ClientError::not_found(&id.to_string()))
+            }
             Err(e) => Err(e),
         }
     }
 
     /// `POST /applications`.
-    pub async fn create_application(
-        &self,
-        app: &ApplicationCreate,
-    ) -> Result<Application, ClientError> {
+    pub async fn create_application(&self, app: &ApplicationCreate) -> Result<Application, ClientError> {
         self.post("/applications", app).await
     }
 
     /// `PATCH /applications/{id}`.
-    pub async fn update_application(
-        &self,
-        id: Uuid,
-        update: &ApplicationUpdate,
-    ) -> Result<(), ClientError> {
+    pub async fn update_application(&self, id: Uuid, update: &ApplicationUpdate) -> Result<(), ClientError> {
         self.patch(&format!("/applications/{id}"), update).await
     }
 
@@ -200,25 +163,13 @@ impl AdminClient {
                 ..PasswordCredentialInput::default()
             }),
         };
-        self.post(&format!("/applications/{app_object_id}/addPassword"), &body)
-            .await
+        self.post(&format!("/applications/{app_object_id}/addPassword"), &body).await
     }
 
     /// `POST /applications/{id}/removePassword`.
-    pub async fn remove_password(
-        &self,
-        app_object_id: Uuid,
-        key_id: Uuid,
-    ) -> Result<(), ClientError> {
-        let body = RemovePasswordRequest {
-            odata_type: None,
-            key_id,
-        };
-        self.post_no_content(
-            &format!("/applications/{app_object_id}/removePassword"),
-            &body,
-        )
-        .await
+    pub async fn remove_password(&self, app_object_id: Uuid, key_id: Uuid) -> Result<(), ClientError> {
+        let body = RemovePasswordRequest { odata_type: None, key_id };
+        self.post_no_content(&format!("/applications/{app_object_id}/removePassword"), &body).await
     }
 
     /// Adds an X.509 certificate credential (`cert_der_b64` = base64 of the certificate DER)
@@ -241,10 +192,7 @@ impl AdminClient {
             key: Some(cert_der_b64.to_owned()),
             ..KeyCredential::default()
         });
-        let update = ApplicationUpdate {
-            key_credentials: Some(keys),
-            ..ApplicationUpdate::default()
-        };
+        let update = ApplicationUpdate { key_credentials: Some(keys), ..ApplicationUpdate::default() };
         self.update_application(app_object_id, &update).await?;
         self.get_application(app_object_id).await
     }
@@ -252,10 +200,7 @@ impl AdminClient {
     // ---------------------------------------------------------------- service principals
 
     /// `GET /servicePrincipals` with `$filter`/`$top`/`$select`.
-    pub async fn list_service_principals(
-        &self,
-        query: &ListQuery,
-    ) -> Result<Vec<ServicePrincipal>, ClientError> {
+    pub async fn list_service_principals(&self, query: &ListQuery) -> Result<Vec<ServicePrincipal>, ClientError> {
         self.list_with("/servicePrincipals", query).await
     }
 
@@ -265,46 +210,30 @@ impl AdminClient {
     }
 
     /// The service principal of the application `app_id`, via `$filter=appId eq '…'`.
-    pub async fn get_service_principal_by_app_id(
-        &self,
-        app_id: Uuid,
-    ) -> Result<Option<ServicePrincipal>, ClientError> {
+    pub async fn get_service_principal_by_app_id(&self, app_id: Uuid) -> Result<Option<ServicePrincipal>, ClientError> {
         let query = ListQuery::filter(format!("appId eq '{app_id}'"));
-        Ok(self
-            .list_with::<ServicePrincipal>("/servicePrincipals", &query)
-            .await?
-            .into_iter()
-            .next())
+        Ok(self.list_with::<ServicePrincipal>("/servicePrincipals", &query).await?.into_iter().next())
     }
 
     /// The service principal with object id **or** `appId` `id`: tries the object id first.
     pub async fn find_service_principal(&self, id: Uuid) -> Result<ServicePrincipal, ClientError> {
         match self.get_service_principal(id).await {
             Ok(sp) => Ok(sp),
-            Err(e) if e.is_not_found() => self
-                .get_service_principal_by_app_id(id)
-                .await?
-                .ok_or_else(|| ClientError::not_found(&id.to_string())),
+            Err(e) if e.is_not_found() => {
+                self.get_service_principal_by_app_id(id).await?.ok_or_else(|| ClientError::not_found(&id.to_string()))
+            }
             Err(e) => Err(e),
         }
     }
 
     /// `POST /servicePrincipals`.
-    pub async fn create_service_principal(
-        &self,
-        sp: &ServicePrincipalCreate,
-    ) -> Result<ServicePrincipal, ClientError> {
+    pub async fn create_service_principal(&self, sp: &ServicePrincipalCreate) -> Result<ServicePrincipal, ClientError> {
         self.post("/servicePrincipals", sp).await
     }
 
     /// `PATCH /servicePrincipals/{id}`.
-    pub async fn update_service_principal(
-        &self,
-        id: Uuid,
-        update: &ServicePrincipalUpdate,
-    ) -> Result<(), ClientError> {
-        self.patch(&format!("/servicePrincipals/{id}"), update)
-            .await
+    pub async fn update_service_principal(&self, id: Uuid, update: &ServicePrincipalUpdate) -> Result<(), ClientError> {
+        self.patch(&format!("/servicePrincipals/{id}"), update).await
     }
 
     /// `DELETE /servicePrincipals/{id}`.
@@ -328,43 +257,22 @@ impl AdminClient {
             resource_id: resource_sp_id,
             app_role_id,
         };
-        self.post(
-            &format!("/servicePrincipals/{resource_sp_id}/appRoleAssignedTo"),
-            &body,
-        )
-        .await
+        self.post(&format!("/servicePrincipals/{resource_sp_id}/appRoleAssignedTo"), &body).await
     }
 
     /// `GET /servicePrincipals/{resource}/appRoleAssignedTo`: who holds the resource's roles.
-    pub async fn list_app_role_assigned_to(
-        &self,
-        resource_sp_id: Uuid,
-    ) -> Result<Vec<AppRoleAssignment>, ClientError> {
-        self.list_all(&format!(
-            "/servicePrincipals/{resource_sp_id}/appRoleAssignedTo"
-        ))
-        .await
+    pub async fn list_app_role_assigned_to(&self, resource_sp_id: Uuid) -> Result<Vec<AppRoleAssignment>, ClientError> {
+        self.list_all(&format!("/servicePrincipals/{resource_sp_id}/appRoleAssignedTo")).await
     }
 
     /// `GET /servicePrincipals/{id}/appRoleAssignments`: the roles this principal holds.
-    pub async fn list_app_role_assignments(
-        &self,
-        sp_id: Uuid,
-    ) -> Result<Vec<AppRoleAssignment>, ClientError> {
-        self.list_all(&format!("/servicePrincipals/{sp_id}/appRoleAssignments"))
-            .await
+    pub async fn list_app_role_assignments(&self, sp_id: Uuid) -> Result<Vec<AppRoleAssignment>, ClientError> {
+        self.list_all(&format!("/servicePrincipals/{sp_id}/appRoleAssignments")).await
     }
 
     /// `DELETE /servicePrincipals/{resource}/appRoleAssignedTo/{assignment}`.
-    pub async fn revoke_app_role(
-        &self,
-        resource_sp_id: Uuid,
-        assignment_id: &str,
-    ) -> Result<(), ClientError> {
+    pub async fn revoke_app_role(&self, resource_sp_id: Uuid, assignment_id: &str) -> Result<(), ClientError> {
         let id = crate::query::encode_query_value(assignment_id);
-        self.delete(&format!(
-            "/servicePrincipals/{resource_sp_id}/appRoleAssignedTo/{id}"
-        ))
-        .await
+        self.delete(&format!("/servicePrincipals/{resource_sp_id}/appRoleAssignedTo/{id}")).await
     }
 }

@@ -33,10 +33,7 @@ fn graph_error_display() {
         403,
         br#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.","innerError":{"date":"2025-02-13T10:17:06","request-id":"r","client-request-id":"c"}}}"#,
     );
-    assert_eq!(
-        e.to_string(),
-        "403 Authorization_RequestDenied: Insufficient privileges to complete the operation."
-    );
+    assert_eq!(e.to_string(), "403 Authorization_RequestDenied: Insufficient privileges to complete the operation.");
     assert_eq!(e.code(), Some("Authorization_RequestDenied"));
     assert_eq!(e.status(), Some(403));
 }
@@ -47,31 +44,14 @@ fn oauth_and_text_error_display() {
         401,
         b"{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000215: Invalid client secret provided.\\r\\nTrace ID: t\\r\\nCorrelation ID: c\\r\\nTimestamp: 2024-01-01 00:00:00Z\",\"error_codes\":[7000215]}",
     );
-    assert_eq!(
-        e.to_string(),
-        "401 invalid_client: AADSTS7000215: Invalid client secret provided."
-    );
+    assert_eq!(e.to_string(), "401 invalid_client: AADSTS7000215: Invalid client secret provided.");
     assert_eq!(e.code(), Some("invalid_client"));
-    assert_eq!(
-        e.message(),
-        "AADSTS7000215: Invalid client secret provided."
-    );
+    assert_eq!(e.message(), "AADSTS7000215: Invalid client secret provided.");
 
-    assert_eq!(
-        ClientError::from_response(502, b"bad gateway\n").to_string(),
-        "502 bad gateway"
-    );
-    assert_eq!(
-        ClientError::from_response(404, b"").to_string(),
-        "404 Not Found"
-    );
+    assert_eq!(ClientError::from_response(502, b"bad gateway\n").to_string(), "502 bad gateway");
+    assert_eq!(ClientError::from_response(404, b"").to_string(), "404 Not Found");
     let long = "x".repeat(2000);
-    assert!(
-        ClientError::from_response(500, long.as_bytes())
-            .to_string()
-            .len()
-            < 600
-    );
+    assert!(ClientError::from_response(500, long.as_bytes()).to_string().len() < 600);
     assert!(ClientError::not_found("ada@x").is_not_found());
 }
 
@@ -84,29 +64,15 @@ async fn config_validation() {
         client_secret: "s".into(),
         ca_pem: None,
     };
-    let c = AdminClient::connect(cfg("https://127.0.0.1:8443/"))
-        .await
-        .unwrap();
+    let c = AdminClient::connect(cfg("https://127.0.0.1:8443/")).await.unwrap();
     assert_eq!(c.graph_base(), "https://127.0.0.1:8443/v1.0");
-    assert_eq!(
-        c.token_url(),
-        "https://127.0.0.1:8443/contoso.test/oauth2/v2.0/token"
-    );
+    assert_eq!(c.token_url(), "https://127.0.0.1:8443/contoso.test/oauth2/v2.0/token");
     assert_eq!(c.url("/users/x"), "https://127.0.0.1:8443/v1.0/users/x");
     assert!(!format!("{c:?}").contains("\"s\""));
 
-    assert!(
-        AdminClient::connect(cfg("http://127.0.0.1:8080"))
-            .await
-            .is_ok()
-    );
+    assert!(AdminClient::connect(cfg("http://127.0.0.1:8080")).await.is_ok());
     assert!(AdminClient::connect(cfg("http://[::1]:8080")).await.is_ok());
-    for bad in [
-        "http://example.com",
-        "ftp://x",
-        "https://h/path",
-        "not a url",
-    ] {
+    for bad in ["http://example.com", "ftp://x", "https://h/path", "not a url"] {
         let e = AdminClient::connect(cfg(bad)).await.unwrap_err();
         assert!(matches!(e, ClientError::Config(_)), "{bad}: {e}");
     }
@@ -115,10 +81,7 @@ async fn config_validation() {
     assert!(AdminClient::connect(bad_tenant).await.is_err());
     let mut bad_ca = cfg("https://h");
     bad_ca.ca_pem = Some("not pem".into());
-    assert!(matches!(
-        AdminClient::connect(bad_ca).await.unwrap_err(),
-        ClientError::Config(_)
-    ));
+    assert!(matches!(AdminClient::connect(bad_ca).await.unwrap_err(), ClientError::Config(_)));
 }
 
 // ------------------------------------------------------------------ mock server
@@ -197,12 +160,7 @@ async fn mock(handler: impl Fn(&Recorded, usize) -> (u16, String) + Send + Sync 
                     buf.extend_from_slice(&chunk[..n]);
                 }
                 let body = String::from_utf8_lossy(&buf[header_end..]).to_string();
-                let rec = Recorded {
-                    method,
-                    target,
-                    authorization,
-                    body,
-                };
+                let rec = Recorded { method, target, authorization, body };
                 let index = {
                     let mut r = reqs.lock().unwrap();
                     r.push(rec.clone());
@@ -234,11 +192,7 @@ async fn client_for(m: &Mock) -> AdminClient {
 }
 
 fn token(expires_in: u64, n: usize) -> (u16, String) {
-    (
-        200,
-        json!({"token_type":"Bearer","expires_in":expires_in,"access_token":format!("tok{n}")})
-            .to_string(),
-    )
+    (200, json!({"token_type":"Bearer","expires_in":expires_in,"access_token":format!("tok{n}")}).to_string())
 }
 
 #[tokio::test]
@@ -258,11 +212,9 @@ async fn token_is_cached_and_paging_follows_next_link() {
                        "@odata.nextLink": next})
                 .to_string(),
             ),
-            "/v1.0/users?$skiptoken=2" => (
-                200,
-                json!({"value":[{"id":"97d349ed-44d7-43e1-9a83-5f2406dee5bd","displayName":"B"}]})
-                    .to_string(),
-            ),
+            "/v1.0/users?$skiptoken=2" => {
+                (200, json!({"value":[{"id":"97d349ed-44d7-43e1-9a83-5f2406dee5bd","displayName":"B"}]}).to_string())
+            }
             _ => (404, String::new()),
         }
     })
@@ -276,10 +228,7 @@ async fn token_is_cached_and_paging_follows_next_link() {
     let _ = c.list_users(&ListQuery::default()).await.unwrap();
 
     let reqs = m.requests();
-    let token_reqs: Vec<_> = reqs
-        .iter()
-        .filter(|r| r.target.contains("/token"))
-        .collect();
+    let token_reqs: Vec<_> = reqs.iter().filter(|r| r.target.contains("/token")).collect();
     assert_eq!(token_reqs.len(), 1, "{reqs:#?}");
     assert_eq!(token_reqs[0].target, "/t1/oauth2/v2.0/token");
     assert_eq!(token_reqs[0].method, "POST");
@@ -287,10 +236,7 @@ async fn token_is_cached_and_paging_follows_next_link() {
     assert!(form.contains("grant_type=client_credentials"), "{form}");
     assert!(form.contains("client_id=cid"), "{form}");
     assert!(form.contains("client_secret=sec+ret%26"), "{form}");
-    assert!(
-        form.contains("scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"),
-        "{form}"
-    );
+    assert!(form.contains("scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"), "{form}");
     for r in reqs.iter().filter(|r| r.target.starts_with("/v1.0")) {
         assert_eq!(r.authorization.as_deref(), Some("Bearer tok0"));
     }
@@ -302,11 +248,7 @@ async fn next_link_to_other_origin_is_refused() {
         if r.target.contains("/token") {
             return token(3600, i);
         }
-        (
-            200,
-            json!({"value":[],"@odata.nextLink":"https://evil.example/v1.0/users?$skiptoken=x"})
-                .to_string(),
-        )
+        (200, json!({"value":[],"@odata.nextLink":"https://evil.example/v1.0/users?$skiptoken=x"}).to_string())
     })
     .await;
     let c = client_for(&m).await;
@@ -323,23 +265,13 @@ async fn short_lived_tokens_are_reacquired_and_401_retries_once() {
             return token(0, i);
         }
         if r.authorization.as_deref() == Some("Bearer tok0") {
-            return (
-                401,
-                json!({"error":{"code":"InvalidAuthenticationToken","message":"expired"}})
-                    .to_string(),
-            );
+            return (401, json!({"error":{"code":"InvalidAuthenticationToken","message":"expired"}}).to_string());
         }
-        (
-            200,
-            json!({"id":"87d349ed-44d7-43e1-9a83-5f2406dee5bd"}).to_string(),
-        )
+        (200, json!({"id":"87d349ed-44d7-43e1-9a83-5f2406dee5bd"}).to_string())
     })
     .await;
     let c = client_for(&m).await;
-    let u = c
-        .get_user("87d349ed-44d7-43e1-9a83-5f2406dee5bd")
-        .await
-        .unwrap();
+    let u = c.get_user("87d349ed-44d7-43e1-9a83-5f2406dee5bd").await.unwrap();
     assert_eq!(u.id.to_string(), "87d349ed-44d7-43e1-9a83-5f2406dee5bd");
     let methods: Vec<String> = m.requests().iter().map(|r| r.target.clone()).collect();
     assert_eq!(
@@ -367,10 +299,7 @@ async fn token_errors_and_graph_errors_surface() {
     .await;
     let c = client_for(&m).await;
     let e = c.fetch_token().await.unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "401 invalid_client: AADSTS7000215: Invalid client secret provided."
-    );
+    assert_eq!(e.to_string(), "401 invalid_client: AADSTS7000215: Invalid client secret provided.");
     // A Graph call surfaces the token error too (and is not retried endlessly).
     let e = c.list_groups(&ListQuery::default()).await.unwrap_err();
     assert_eq!(e.code(), Some("invalid_client"));
@@ -403,7 +332,8 @@ async fn request_shapes() {
             }
             ("POST", t) if t.ends_with("/addPassword") => (
                 200,
-                json!({"keyId": existing_key, "secretText": "s3cr3t", "hint": "s3c", "displayName": "ci",
+                json!({"@odata.context": "x/$metadata#microsoft.graph.passwordCredential",
+                       "keyId": existing_key, "secretText": "s3cr3t", "hint": "s3c", "displayName": "ci",
                        "startDateTime": "2024-01-01T00:00:00Z", "endDateTime": "2025-01-01T00:00:00Z",
                        "customKeyIdentifier": null}).to_string(),
             ),
@@ -424,29 +354,13 @@ async fn request_shapes() {
     let app: Application = c.find_application(app_uuid).await.unwrap();
     assert_eq!(app.id, obj_uuid);
 
-    let _ = c
-        .add_certificate(obj_uuid, "MIIBcert", Some("new"))
-        .await
-        .unwrap();
-    let pc = c
-        .add_password(obj_uuid, Some("ci"), Some("2025-01-01T00:00:00Z"))
-        .await
-        .unwrap();
+    let _ = c.add_certificate(obj_uuid, "MIIBcert", Some("new")).await.unwrap();
+    let pc = c.add_password(obj_uuid, Some("ci"), Some("2025-01-01T00:00:00Z")).await.unwrap();
     assert_eq!(pc.secret_text.as_deref(), Some("s3cr3t"));
-    c.remove_password(obj_uuid, Uuid::parse_str(existing_key).unwrap())
-        .await
-        .unwrap();
+    c.remove_password(obj_uuid, Uuid::parse_str(existing_key).unwrap()).await.unwrap();
     c.add_member(obj_uuid, app_uuid).await.unwrap();
     c.remove_member(obj_uuid, app_uuid).await.unwrap();
-    c.update_user(
-        obj_uuid,
-        &UserUpdate {
-            job_title: Some(None),
-            ..UserUpdate::default()
-        },
-    )
-    .await
-    .unwrap();
+    c.update_user(obj_uuid, &UserUpdate { job_title: Some(None), ..UserUpdate::default() }).await.unwrap();
     let a = c
         .grant_app_role(
             Uuid::parse_str("33ad69f9-da99-4bed-acd0-3f24235cb296").unwrap(),
@@ -463,11 +377,7 @@ async fn request_shapes() {
             .iter()
             .find(|r| r.method == method && r.target.ends_with(suffix))
             .unwrap_or_else(|| panic!("no {method} …{suffix}: {reqs:#?}"));
-        if r.body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&r.body).unwrap()
-        }
+        if r.body.is_empty() { Value::Null } else { serde_json::from_str(&r.body).unwrap() }
     };
     // add_certificate PATCHes the full list: the old entry (by keyId, no key) plus the new one.
     let patch = find("PATCH", &format!("/applications/{obj}"));
@@ -479,37 +389,23 @@ async fn request_shapes() {
     assert_eq!(keys[1]["type"], "AsymmetricX509Cert");
     assert_eq!(keys[1]["usage"], "Verify");
     assert_eq!(keys[1]["displayName"], "new");
-    assert_eq!(
-        patch.as_object().unwrap().len(),
-        1,
-        "only keyCredentials is patched"
-    );
+    assert_eq!(patch.as_object().unwrap().len(), 1, "only keyCredentials is patched");
 
     assert_eq!(
         find("POST", "/addPassword"),
         json!({"passwordCredential":{"displayName":"ci","endDateTime":"2025-01-01T00:00:00Z"}})
     );
-    assert_eq!(
-        find("POST", "/removePassword"),
-        json!({"keyId": existing_key})
-    );
+    assert_eq!(find("POST", "/removePassword"), json!({"keyId": existing_key}));
     assert_eq!(
         find("POST", &format!("/groups/{obj}/members/$ref")),
         json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{app_id}")})
     );
     assert!(
-        reqs.iter().any(|r| r.method == "DELETE"
-            && r.target == format!("/v1.0/groups/{obj}/members/{app_id}/$ref"))
+        reqs.iter().any(|r| r.method == "DELETE" && r.target == format!("/v1.0/groups/{obj}/members/{app_id}/$ref"))
     );
+    assert_eq!(find("PATCH", &format!("/users/{obj}")), json!({"jobTitle": null}));
     assert_eq!(
-        find("PATCH", &format!("/users/{obj}")),
-        json!({"jobTitle": null})
-    );
-    assert_eq!(
-        find(
-            "POST",
-            "/servicePrincipals/9028d19c-26a9-4809-8e3f-20ff73e2d75e/appRoleAssignedTo"
-        ),
+        find("POST", "/servicePrincipals/9028d19c-26a9-4809-8e3f-20ff73e2d75e/appRoleAssignedTo"),
         json!({"principalId":"33ad69f9-da99-4bed-acd0-3f24235cb296","resourceId":"9028d19c-26a9-4809-8e3f-20ff73e2d75e","appRoleId":"ef7437e6-4f94-4a0a-a110-a439eb2aa8f7"})
     );
 }
@@ -520,13 +416,8 @@ async fn get_user_by_upn_uses_filter() {
         if r.target.contains("/token") {
             return token(3600, i);
         }
-        if r.target
-            == "/v1.0/users?$filter=userPrincipalName%20eq%20%27o%27%27brien%40contoso.test%27"
-        {
-            return (
-                200,
-                json!({"value":[{"id":"87d349ed-44d7-43e1-9a83-5f2406dee5bd"}]}).to_string(),
-            );
+        if r.target == "/v1.0/users?$filter=userPrincipalName%20eq%20%27o%27%27brien%40contoso.test%27" {
+            return (200, json!({"value":[{"id":"87d349ed-44d7-43e1-9a83-5f2406dee5bd"}]}).to_string());
         }
         (200, json!({"value":[]}).to_string())
     })
@@ -536,8 +427,5 @@ async fn get_user_by_upn_uses_filter() {
     assert_eq!(u.id.to_string(), "87d349ed-44d7-43e1-9a83-5f2406dee5bd");
     let e = c.get_user("nobody@contoso.test").await.unwrap_err();
     assert!(e.is_not_found());
-    assert!(
-        e.to_string().starts_with("404 Request_ResourceNotFound"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("404 Request_ResourceNotFound"), "{e}");
 }

@@ -37,15 +37,25 @@ impl Permission {
     /// Graph permissions any one of which grants this.
     pub fn granted_by(self) -> &'static [&'static str] {
         match self {
-            Permission::ReadUsers => &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+            Permission::ReadUsers => {
+                &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"]
+            }
             Permission::WriteUsers => &["User.ReadWrite.All", "Directory.ReadWrite.All"],
             Permission::ReadGroups => &[
-                "Group.Read.All", "Group.ReadWrite.All", "GroupMember.Read.All", "GroupMember.ReadWrite.All",
-                "Directory.Read.All", "Directory.ReadWrite.All",
+                "Group.Read.All",
+                "Group.ReadWrite.All",
+                "GroupMember.Read.All",
+                "GroupMember.ReadWrite.All",
+                "Directory.Read.All",
+                "Directory.ReadWrite.All",
             ],
             Permission::WriteGroups => &["Group.ReadWrite.All", "Directory.ReadWrite.All"],
-            Permission::WriteMembers => &["GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"],
-            Permission::ReadApps => &["Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+            Permission::WriteMembers => {
+                &["GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"]
+            }
+            Permission::ReadApps => {
+                &["Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"]
+            }
             Permission::WriteApps => &["Application.ReadWrite.All"],
             Permission::WriteAppRoleAssignments => &["AppRoleAssignment.ReadWrite.All"],
         }
@@ -76,7 +86,8 @@ impl Core {
         let bad = |m: &str| AuthError(m.to_string());
         let jwt = decode_unverified(token).map_err(|_| bad("Access token is malformed."))?;
         let claim = |n: &str| jwt.claims.get(n).and_then(Value::as_str);
-        let tenant: TenantId = claim("tid").and_then(|t| t.parse().ok()).ok_or_else(|| bad("Access token has no valid tenant."))?;
+        let tenant: TenantId =
+            claim("tid").and_then(|t| t.parse().ok()).ok_or_else(|| bad("Access token has no valid tenant."))?;
         let state = self.tenant_state(tenant).await.map_err(|_| bad("Access token validation failure."))?;
         let kid = jwt.kid().ok_or_else(|| bad("Access token has no key id."))?;
         let (alg, key) = state.keys.verifier(kid).ok_or_else(|| bad("Access token signing key is not recognised."))?;
@@ -101,7 +112,8 @@ impl Core {
         if num("nbf").is_some_and(|nbf| nbf > now + SKEW) {
             return Err(bad("Lifetime validation failed, the token is not yet valid."));
         }
-        let object_id: ObjectId = claim("oid").and_then(|o| o.parse().ok()).ok_or_else(|| bad("Access token has no object id."))?;
+        let object_id: ObjectId =
+            claim("oid").and_then(|o| o.parse().ok()).ok_or_else(|| bad("Access token has no object id."))?;
         let roles = jwt
             .claims
             .get("roles")

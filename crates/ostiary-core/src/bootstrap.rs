@@ -82,8 +82,13 @@ pub fn generate_password(rng: &dyn ostiary_crypto::rand::Random) -> Secret<Strin
 impl Core {
     pub async fn create_tenant(&self, req: NewTenant) -> Result<TenantCredentials, BootstrapError> {
         let now = self.now_seconds();
-        ostiary_model::validate::display_name("displayName", &req.display_name).map_err(|e| BootstrapError::Invalid(e.to_string()))?;
-        let domain = req.domain.clone().unwrap_or_else(|| format!("{}.ostiary.test", slug(&req.display_name))).to_ascii_lowercase();
+        ostiary_model::validate::display_name("displayName", &req.display_name)
+            .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
+        let domain = req
+            .domain
+            .clone()
+            .unwrap_or_else(|| format!("{}.ostiary.test", slug(&req.display_name)))
+            .to_ascii_lowercase();
         ostiary_model::validate::domain_name(&domain).map_err(|e| BootstrapError::Invalid(e.to_string()))?;
         let tenant = Tenant {
             id: TenantId::from_uuid(self.new_uuid()),
@@ -93,7 +98,10 @@ impl Core {
         };
 
         let admin_password = generate_password(self.rng.as_ref());
-        let hash = self.hash_password(admin_password.expose().clone()).await.map_err(|e| BootstrapError::Hash(e.to_string()))?;
+        let hash = self
+            .hash_password(admin_password.expose().clone())
+            .await
+            .map_err(|e| BootstrapError::Hash(e.to_string()))?;
         let admin_upn = format!("admin@{domain}");
         let admin = User {
             id: ObjectId::from_uuid(self.new_uuid()),
@@ -192,7 +200,12 @@ impl Core {
     }
 
     /// The service principal that instantiates `app` in its home tenant.
-    pub fn service_principal_for(&self, app: &Application, tenant: TenantId, now: time::OffsetDateTime) -> ServicePrincipal {
+    pub fn service_principal_for(
+        &self,
+        app: &Application,
+        tenant: TenantId,
+        now: time::OffsetDateTime,
+    ) -> ServicePrincipal {
         let mut names = vec![app.app_id.to_string()];
         names.extend(app.identifier_uris.iter().cloned());
         ServicePrincipal {
@@ -222,12 +235,19 @@ impl Core {
 
     /// Argon2id on the blocking pool behind a semaphore, so concurrent hashes stay bounded.
     pub async fn hash_password(&self, password: String) -> Result<String, ostiary_crypto::CryptoError> {
-        let _permit = self.hash_permits.clone().acquire_owned().await.map_err(|_| ostiary_crypto::CryptoError::Internal("hash pool closed".into()))?;
+        let _permit = self
+            .hash_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ostiary_crypto::CryptoError::Internal("hash pool closed".into()))?;
         let params = self.config.password_params.clone();
         let rng = self.rng.clone();
         let password = Secret::new(password);
-        tokio::task::spawn_blocking(move || ostiary_crypto::password::hash_password(password.expose(), &params, rng.as_ref()))
-            .await
-            .map_err(|e| ostiary_crypto::CryptoError::Internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            ostiary_crypto::password::hash_password(password.expose(), &params, rng.as_ref())
+        })
+        .await
+        .map_err(|e| ostiary_crypto::CryptoError::Internal(e.to_string()))?
     }
 }

@@ -110,10 +110,11 @@ impl Core {
         }
         let _guard = cache.reload.lock().await;
         // Another task may have reloaded while we waited.
-        if let Some(s) = cache.cached(tenant).filter(|s| !retired(s)) {
-            if cache.elapsed_ms().saturating_sub(s.checked_ms.load(Ordering::Relaxed)) < cache.interval.as_millis() as u64 {
-                return Ok(s);
-            }
+        if let Some(s) = cache.cached(tenant).filter(|s| !retired(s))
+            && cache.elapsed_ms().saturating_sub(s.checked_ms.load(Ordering::Relaxed))
+                < cache.interval.as_millis() as u64
+        {
+            return Ok(s);
         }
         let state = Arc::new(self.load_tenant_state(tenant).await?);
         if let Ok(mut m) = cache.states.write() {
@@ -129,10 +130,10 @@ impl Core {
             return Ok(Some(id));
         }
         let found = self.store.find_tenant_by_domain(&key).await?;
-        if let Some(t) = &found {
-            if let Ok(mut m) = self.cache.domains.write() {
-                m.insert(key, t.id);
-            }
+        if let Some(t) = &found
+            && let Ok(mut m) = self.cache.domains.write()
+        {
+            m.insert(key, t.id);
         }
         Ok(found.map(|t| t.id))
     }

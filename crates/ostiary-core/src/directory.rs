@@ -3,10 +3,10 @@
 //! assignments. Every write validates, checks the caller's permission, and commits one
 //! `ChangeSet`; the tenant cache is invalidated afterwards.
 
+use crate::Core;
 use crate::auth::{Caller, Permission};
 use crate::error::DirError;
 use crate::graph::MICROSOFT_TENANT;
-use crate::Core;
 use ostiary_crypto::secret::{Secret, generate_client_secret, hash_client_secret};
 use ostiary_crypto::x509::Certificate;
 use ostiary_model::validate;
@@ -88,7 +88,12 @@ impl Core {
     }
 
     /// `GET /{collection}/{id}`; `kind = None` for `/directoryObjects/{id}`.
-    pub async fn get_object(&self, caller: &Caller, kind: Option<ObjectKind>, id: ObjectId) -> Result<DirectoryObject, DirError> {
+    pub async fn get_object(
+        &self,
+        caller: &Caller,
+        kind: Option<ObjectKind>,
+        id: ObjectId,
+    ) -> Result<DirectoryObject, DirError> {
         let obj = match kind {
             Some(k) => {
                 caller.require(read_permission(k))?;
@@ -116,13 +121,23 @@ impl Core {
         }
     }
 
-    pub async fn list_objects(&self, caller: &Caller, kind: ObjectKind, q: &ListQuery) -> Result<Page<DirectoryObject>, DirError> {
+    pub async fn list_objects(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        q: &ListQuery,
+    ) -> Result<Page<DirectoryObject>, DirError> {
         caller.require(read_permission(kind))?;
         Ok(self.store.list_objects(caller.tenant, kind, q).await?)
     }
 
     /// Members / memberOf of an object that must exist.
-    pub async fn list_related(&self, caller: &Caller, relation: Relation, q: &ListQuery) -> Result<Page<DirectoryObject>, DirError> {
+    pub async fn list_related(
+        &self,
+        caller: &Caller,
+        relation: Relation,
+        q: &ListQuery,
+    ) -> Result<Page<DirectoryObject>, DirError> {
         caller.require(Permission::ReadGroups)?;
         match relation {
             Relation::Members { group, .. } => {
@@ -146,9 +161,7 @@ impl Core {
         validate::mail_nickname(&u.mail_nickname)?;
         let domain = validate::user_principal_name(&u.user_principal_name)?;
         if !self.tenant_domains(caller.tenant).await?.contains(&domain) {
-            return Err(DirError::bad(format!(
-                "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization."
-            )));
+            return Err(DirError::bad("The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.".to_string()));
         }
         if !matches!(u.user_type.as_str(), "Member" | "Guest") {
             return Err(DirError::bad("Invalid value specified for property 'userType' of resource 'User'."));
@@ -162,7 +175,12 @@ impl Core {
     }
 
     /// Creates a user; `id` and `createdDateTime` of `user` are assigned here.
-    pub async fn create_user(&self, caller: &Caller, mut user: User, password: Option<String>) -> Result<User, DirError> {
+    pub async fn create_user(
+        &self,
+        caller: &Caller,
+        mut user: User,
+        password: Option<String>,
+    ) -> Result<User, DirError> {
         caller.require(Permission::WriteUsers)?;
         user.id = ObjectId::from_uuid(self.new_uuid());
         user.created_date_time = self.now_seconds();
@@ -228,24 +246,34 @@ impl Core {
     fn validate_group(g: &Group) -> Result<(), DirError> {
         validate::display_name("displayName", &g.display_name)?;
         validate::mail_nickname(&g.mail_nickname)?;
-        if let Some(d) = &g.description {
-            if d.chars().count() > 1024 {
-                return Err(DirError::bad("Invalid value specified for property 'description' of resource 'Group'."));
-            }
+        if let Some(d) = &g.description
+            && d.chars().count() > 1024
+        {
+            return Err(DirError::bad("Invalid value specified for property 'description' of resource 'Group'."));
         }
         if !g.security_enabled && !g.group_types.iter().any(|t| t == "Unified") {
-            return Err(DirError::bad("A group must be a security group (securityEnabled: true) or a Microsoft 365 group (groupTypes: ['Unified'])."));
+            return Err(DirError::bad(
+                "A group must be a security group (securityEnabled: true) or a Microsoft 365 group (groupTypes: ['Unified']).",
+            ));
         }
         for t in &g.group_types {
             if !matches!(t.as_str(), "Unified" | "DynamicMembership") {
-                return Err(DirError::bad(format!("Invalid value '{}' for property 'groupTypes'.", ostiary_oauth::error::sanitize(t))));
+                return Err(DirError::bad(format!(
+                    "Invalid value '{}' for property 'groupTypes'.",
+                    ostiary_oauth::error::sanitize(t)
+                )));
             }
         }
         Ok(())
     }
 
     /// Creates a group with optional initial members (`members@odata.bind`).
-    pub async fn create_group(&self, caller: &Caller, mut group: Group, members: Vec<ObjectId>) -> Result<Group, DirError> {
+    pub async fn create_group(
+        &self,
+        caller: &Caller,
+        mut group: Group,
+        members: Vec<ObjectId>,
+    ) -> Result<Group, DirError> {
         caller.require(Permission::WriteGroups)?;
         group.id = ObjectId::from_uuid(self.new_uuid());
         group.created_date_time = self.now_seconds();
@@ -291,7 +319,10 @@ impl Core {
             let q = ListQuery { top: 999, cast: Some(ObjectKind::Group), ..ListQuery::default() };
             let mut q = q;
             loop {
-                let page = self.store.list_related(caller.tenant, Relation::Members { group: member, transitive: true }, &q).await?;
+                let page = self
+                    .store
+                    .list_related(caller.tenant, Relation::Members { group: member, transitive: true }, &q)
+                    .await?;
                 if page.items.iter().any(|o| o.id() == group) {
                     return Err(DirError::bad("Adding this member would create a circular group membership."));
                 }
@@ -316,7 +347,9 @@ impl Core {
             app.sign_in_audience.as_str(),
             "AzureADMyOrg" | "AzureADMultipleOrgs" | "AzureADandPersonalMicrosoftAccount" | "PersonalMicrosoftAccount"
         ) {
-            return Err(DirError::bad("Invalid value specified for property 'signInAudience' of resource 'Application'."));
+            return Err(DirError::bad(
+                "Invalid value specified for property 'signInAudience' of resource 'Application'.",
+            ));
         }
         let mut uris = HashSet::new();
         for u in &app.identifier_uris {
@@ -331,14 +364,22 @@ impl Core {
                 return Err(DirError::bad("appRoles contains duplicate ids."));
             }
             if let Some(v) = &r.value {
-                if v.is_empty() || v.len() > 249 || v.starts_with('.') || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(DirError::bad("App role values must be 1 to 249 characters without spaces and must not start with '.'."));
+                if v.is_empty()
+                    || v.len() > 249
+                    || v.starts_with('.')
+                    || v.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(DirError::bad(
+                        "App role values must be 1 to 249 characters without spaces and must not start with '.'.",
+                    ));
                 }
                 if !values.insert(v.clone()) {
                     return Err(DirError::bad("appRoles contains duplicate values."));
                 }
             }
-            if r.allowed_member_types.is_empty() || r.allowed_member_types.iter().any(|t| t != "User" && t != "Application") {
+            if r.allowed_member_types.is_empty()
+                || r.allowed_member_types.iter().any(|t| t != "User" && t != "Application")
+            {
                 return Err(DirError::bad("allowedMemberTypes must contain 'User' and/or 'Application'."));
             }
         }
@@ -347,16 +388,17 @@ impl Core {
             if !scope_ids.insert(s.id) || ids.contains(&s.id) {
                 return Err(DirError::bad("oauth2PermissionScopes ids must be unique and differ from app role ids."));
             }
-            if let Some(v) = &s.value {
-                if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) || !values.insert(v.clone()) {
-                    return Err(DirError::bad("Permission scope values must be unique and contain no spaces."));
-                }
+            if let Some(v) = &s.value
+                && (v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) || !values.insert(v.clone()))
+            {
+                return Err(DirError::bad("Permission scope values must be unique and contain no spaces."));
             }
         }
-        if let Some(alg) = &app.api.access_token_signing_algorithm {
-            if alg != "RS256" && alg != "ES256" {
-                return Err(DirError::bad("api.accessTokenSigningAlgorithm must be RS256 or ES256."));
-            }
+        if let Some(alg) = &app.api.access_token_signing_algorithm
+            && alg != "RS256"
+            && alg != "ES256"
+        {
+            return Err(DirError::bad("api.accessTokenSigningAlgorithm must be RS256 or ES256."));
         }
         for u in app.web.redirect_uris.iter().chain(&app.spa.redirect_uris).chain(&app.public_client.redirect_uris) {
             validate::redirect_uri(u)?;
@@ -366,13 +408,21 @@ impl Core {
             for old in prev.app_roles.iter().filter(|r| r.is_enabled) {
                 match app.app_roles.iter().find(|r| r.id == old.id) {
                     Some(new) if new.value == old.value => {}
-                    _ => return Err(DirError::bad("CannotDeleteOrUpdateEnabledEntitlement: disable the app role before changing or removing it.")),
+                    _ => {
+                        return Err(DirError::bad(
+                            "CannotDeleteOrUpdateEnabledEntitlement: disable the app role before changing or removing it.",
+                        ));
+                    }
                 }
             }
             for old in prev.api.oauth2_permission_scopes.iter().filter(|s| s.is_enabled) {
                 match app.api.oauth2_permission_scopes.iter().find(|s| s.id == old.id) {
                     Some(new) if new.value == old.value => {}
-                    _ => return Err(DirError::bad("CannotDeleteOrUpdateEnabledEntitlement: disable the permission scope before changing or removing it.")),
+                    _ => {
+                        return Err(DirError::bad(
+                            "CannotDeleteOrUpdateEnabledEntitlement: disable the permission scope before changing or removing it.",
+                        ));
+                    }
                 }
             }
         }
@@ -394,13 +444,21 @@ impl Core {
             let kc = match (&input.key, input.key_id) {
                 (Some(key), _) => {
                     let der = if key.contains("-----BEGIN") {
-                        Certificate::from_pem(key).map(|c| c.der).map_err(|_| DirError::bad("keyCredentials.key is not a valid certificate."))?
+                        Certificate::from_pem(key)
+                            .map(|c| c.der)
+                            .map_err(|_| DirError::bad("keyCredentials.key is not a valid certificate."))?
                     } else {
-                        ostiary_crypto::b64::std_decode(key.trim()).map_err(|_| DirError::bad("keyCredentials.key must be base64."))?
+                        ostiary_crypto::b64::std_decode(key.trim())
+                            .map_err(|_| DirError::bad("keyCredentials.key must be base64."))?
                     };
-                    let cert = Certificate::from_der(&der).map_err(|_| DirError::bad("keyCredentials.key is not a valid X.509 certificate."))?;
-                    if !matches!(input.kind.as_deref(), None | Some("AsymmetricX509Cert")) || !matches!(input.usage.as_deref(), None | Some("Verify")) {
-                        return Err(DirError::bad("Only keyCredentials of type AsymmetricX509Cert with usage Verify are supported."));
+                    let cert = Certificate::from_der(&der)
+                        .map_err(|_| DirError::bad("keyCredentials.key is not a valid X.509 certificate."))?;
+                    if !matches!(input.kind.as_deref(), None | Some("AsymmetricX509Cert"))
+                        || !matches!(input.usage.as_deref(), None | Some("Verify"))
+                    {
+                        return Err(DirError::bad(
+                            "Only keyCredentials of type AsymmetricX509Cert with usage Verify are supported.",
+                        ));
                     }
                     let start = input.start_date_time.unwrap_or(cert.not_before).max(cert.not_before);
                     let end = input.end_date_time.unwrap_or(cert.not_after).min(cert.not_after);
@@ -409,7 +467,9 @@ impl Core {
                     }
                     KeyCredential {
                         key_id: input.key_id.unwrap_or_else(|| self.new_uuid()),
-                        display_name: input.display_name.or_else(|| cert.subject_cn.clone().map(|cn| format!("CN={cn}"))),
+                        display_name: input
+                            .display_name
+                            .or_else(|| cert.subject_cn.clone().map(|cn| format!("CN={cn}"))),
                         kind: "AsymmetricX509Cert".into(),
                         usage: "Verify".into(),
                         custom_key_identifier: ostiary_crypto::b64::std_encode(&cert.sha1_thumbprint()),
@@ -424,7 +484,9 @@ impl Core {
                     .find(|k| k.key_id == id)
                     .cloned()
                     .ok_or_else(|| DirError::bad(format!("keyCredential {id} does not exist; provide its key.")))?,
-                (None, None) => return Err(DirError::bad("Each keyCredential needs a key or the keyId of an existing one.")),
+                (None, None) => {
+                    return Err(DirError::bad("Each keyCredential needs a key or the keyId of an existing one."));
+                }
             };
             if out.iter().any(|k| k.key_id == kc.key_id || k.custom_key_identifier == kc.custom_key_identifier) {
                 return Err(DirError::bad("keyCredentials contains the same certificate or keyId twice."));
@@ -435,7 +497,12 @@ impl Core {
     }
 
     /// Creates an application; `id`, `appId` and `createdDateTime` are assigned here.
-    pub async fn create_application(&self, caller: &Caller, mut app: Application, keys: Vec<KeyCredentialInput>) -> Result<Application, DirError> {
+    pub async fn create_application(
+        &self,
+        caller: &Caller,
+        mut app: Application,
+        keys: Vec<KeyCredentialInput>,
+    ) -> Result<Application, DirError> {
         caller.require(Permission::WriteApps)?;
         app.id = ObjectId::from_uuid(self.new_uuid());
         app.app_id = self.new_uuid();
@@ -443,7 +510,8 @@ impl Core {
         app.password_credentials.clear();
         app.key_credentials = self.resolve_key_credentials(&[], keys)?;
         Self::validate_application(&app, None)?;
-        self.commit(caller.tenant, ChangeSet::one(Change::CreateObject(DirectoryObject::Application(app.clone())))).await?;
+        self.commit(caller.tenant, ChangeSet::one(Change::CreateObject(DirectoryObject::Application(app.clone()))))
+            .await?;
         Ok(app)
     }
 
@@ -468,7 +536,11 @@ impl Core {
         }
     }
 
-    pub async fn find_service_principal_by_app_id(&self, caller: &Caller, app_id: &str) -> Result<ServicePrincipal, DirError> {
+    pub async fn find_service_principal_by_app_id(
+        &self,
+        caller: &Caller,
+        app_id: &str,
+    ) -> Result<ServicePrincipal, DirError> {
         caller.require(Permission::ReadApps)?;
         let id = Uuid::parse_str(app_id).map_err(|_| DirError::NotFound(app_id.to_string()))?;
         match self.store.find_by_unique_key(caller.tenant, "spAppId", &id.to_string()).await? {
@@ -571,13 +643,21 @@ impl Core {
     }
 
     /// Creates the service principal of an application of this tenant.
-    pub async fn create_service_principal<F>(&self, caller: &Caller, app_id: &str, patch: F) -> Result<ServicePrincipal, DirError>
+    pub async fn create_service_principal<F>(
+        &self,
+        caller: &Caller,
+        app_id: &str,
+        patch: F,
+    ) -> Result<ServicePrincipal, DirError>
     where
         F: FnOnce(&mut ServicePrincipal) -> Result<(), DirError> + Send,
     {
         caller.require(Permission::WriteApps)?;
         let app = self.find_application_by_app_id(caller, app_id).await.map_err(|e| match e {
-            DirError::NotFound(_) => DirError::bad(format!("The appId '{}' of the service principal does not reference a valid application object.", ostiary_oauth::error::sanitize(app_id))),
+            DirError::NotFound(_) => DirError::bad(format!(
+                "The appId '{}' of the service principal does not reference a valid application object.",
+                ostiary_oauth::error::sanitize(app_id)
+            )),
             other => other,
         })?;
         let mut sp = self.service_principal_for(&app, caller.tenant, self.now_seconds());
@@ -586,16 +666,24 @@ impl Core {
         sp.id = id;
         sp.app_id = app_id;
         validate::display_name("displayName", &sp.display_name)?;
-        self.commit(caller.tenant, ChangeSet::one(Change::CreateObject(DirectoryObject::ServicePrincipal(sp.clone())))).await?;
+        self.commit(caller.tenant, ChangeSet::one(Change::CreateObject(DirectoryObject::ServicePrincipal(sp.clone()))))
+            .await?;
         Ok(sp)
     }
 
-    pub async fn update_service_principal<F>(&self, caller: &Caller, id: ObjectId, patch: F) -> Result<ServicePrincipal, DirError>
+    pub async fn update_service_principal<F>(
+        &self,
+        caller: &Caller,
+        id: ObjectId,
+        patch: F,
+    ) -> Result<ServicePrincipal, DirError>
     where
         F: FnOnce(&mut ServicePrincipal) -> Result<(), DirError> + Send,
     {
         caller.require(Permission::WriteApps)?;
-        let DirectoryObject::ServicePrincipal(before) = self.load_kind(caller, ObjectKind::ServicePrincipal, id).await? else {
+        let DirectoryObject::ServicePrincipal(before) =
+            self.load_kind(caller, ObjectKind::ServicePrincipal, id).await?
+        else {
             return Err(DirError::NotFound(id.to_string()));
         };
         if before.app_owner_organization_id == Some(MICROSOFT_TENANT) {
@@ -611,7 +699,8 @@ impl Core {
         sp.service_principal_names = before.service_principal_names.clone();
         sp.created_date_time = before.created_date_time;
         validate::display_name("displayName", &sp.display_name)?;
-        self.commit(caller.tenant, ChangeSet::one(Change::UpdateObject(DirectoryObject::ServicePrincipal(sp.clone())))).await?;
+        self.commit(caller.tenant, ChangeSet::one(Change::UpdateObject(DirectoryObject::ServicePrincipal(sp.clone()))))
+            .await?;
         Ok(sp)
     }
 
@@ -624,19 +713,30 @@ impl Core {
         app_role_id: Uuid,
     ) -> Result<AppRoleAssignment, DirError> {
         caller.require(Permission::WriteAppRoleAssignments)?;
-        let p = self.load(caller, principal).await.map_err(|_| DirError::bad(format!("The principal {principal} does not exist.")))?;
+        let p = self
+            .load(caller, principal)
+            .await
+            .map_err(|_| DirError::bad(format!("The principal {principal} does not exist.")))?;
         let r = match self.load(caller, resource).await {
             Ok(DirectoryObject::ServicePrincipal(sp)) => sp,
-            _ => return Err(DirError::bad(format!("The resource {resource} is not a service principal of this tenant."))),
+            _ => {
+                return Err(DirError::bad(format!(
+                    "The resource {resource} is not a service principal of this tenant."
+                )));
+            }
         };
         let member_type = match p.kind() {
             ObjectKind::ServicePrincipal => "Application",
             ObjectKind::User | ObjectKind::Group => "User",
-            ObjectKind::Application => return Err(DirError::bad("App roles are assigned to service principals, not applications.")),
+            ObjectKind::Application => {
+                return Err(DirError::bad("App roles are assigned to service principals, not applications."));
+            }
         };
         let default_access = app_role_id.is_nil() && member_type == "User";
         let ok = default_access
-            || r.app_roles.iter().any(|role| role.id == app_role_id && role.is_enabled && role.allowed_member_types.iter().any(|t| t == member_type));
+            || r.app_roles.iter().any(|role| {
+                role.id == app_role_id && role.is_enabled && role.allowed_member_types.iter().any(|t| t == member_type)
+            });
         if !ok {
             return Err(DirError::bad("Permission being assigned was not found on application"));
         }
@@ -660,7 +760,12 @@ impl Core {
     }
 
     /// Assignments held by (`as_principal`) or granted on (`!as_principal`) an object.
-    pub async fn list_app_role_assignments(&self, caller: &Caller, object: ObjectId, as_principal: bool) -> Result<Vec<AppRoleAssignment>, DirError> {
+    pub async fn list_app_role_assignments(
+        &self,
+        caller: &Caller,
+        object: ObjectId,
+        as_principal: bool,
+    ) -> Result<Vec<AppRoleAssignment>, DirError> {
         let o = self.load(caller, object).await?;
         caller.require(read_permission(o.kind()))?;
         let by = if as_principal { AssignmentsBy::Principal(object) } else { AssignmentsBy::Resource(object) };
@@ -668,7 +773,12 @@ impl Core {
     }
 
     /// Removes assignment `id`, which must belong to `object` (as principal or resource).
-    pub async fn remove_app_role_assignment(&self, caller: &Caller, object: ObjectId, id: &str) -> Result<(), DirError> {
+    pub async fn remove_app_role_assignment(
+        &self,
+        caller: &Caller,
+        object: ObjectId,
+        id: &str,
+    ) -> Result<(), DirError> {
         caller.require(Permission::WriteAppRoleAssignments)?;
         let found = self.store.list_app_role_assignments(caller.tenant, AssignmentsBy::Id(id.to_string())).await?;
         if !found.iter().any(|a| a.principal_id == object || a.resource_id == object) {

@@ -18,10 +18,18 @@ pub const GRAPH_APP_PERMISSIONS: &[(&str, Uuid, &str)] = &[
     ("Group.Read.All", uuid!("5b567255-7703-4780-807c-7be8301ae99b"), "Read all groups"),
     ("Group.ReadWrite.All", uuid!("62a82d76-70ea-41e2-9197-370581804d09"), "Read and write all groups"),
     ("GroupMember.Read.All", uuid!("98830695-27a2-44f7-8c18-0c3ebc9698f6"), "Read all group memberships"),
-    ("GroupMember.ReadWrite.All", uuid!("dbaae8cf-10b5-4b86-a4a1-f871c94c6695"), "Read and write all group memberships"),
+    (
+        "GroupMember.ReadWrite.All",
+        uuid!("dbaae8cf-10b5-4b86-a4a1-f871c94c6695"),
+        "Read and write all group memberships",
+    ),
     ("Application.Read.All", uuid!("9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30"), "Read all applications"),
     ("Application.ReadWrite.All", uuid!("1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"), "Read and write all applications"),
-    ("AppRoleAssignment.ReadWrite.All", uuid!("06b708a9-e830-4db3-a914-8e69da51d44f"), "Manage app permission grants and app role assignments"),
+    (
+        "AppRoleAssignment.ReadWrite.All",
+        uuid!("06b708a9-e830-4db3-a914-8e69da51d44f"),
+        "Manage app permission grants and app role assignments",
+    ),
     ("Directory.Read.All", uuid!("7ab1d382-f21e-4acd-a863-ba3e13f7da61"), "Read directory data"),
     ("Directory.ReadWrite.All", uuid!("19dbc75e-c2e2-444c-a770-ec69d8559fc7"), "Read and write directory data"),
 ];
@@ -49,7 +57,11 @@ pub fn graph_service_principal(id: ObjectId, _tenant: TenantId, now: OffsetDateT
         service_principal_type: "Application".into(),
         app_role_assignment_required: false,
         app_owner_organization_id: Some(MICROSOFT_TENANT),
-        service_principal_names: vec![GRAPH_APP_ID.to_string(), GRAPH_IDENTIFIER.into(), format!("{GRAPH_IDENTIFIER}/")],
+        service_principal_names: vec![
+            GRAPH_APP_ID.to_string(),
+            GRAPH_IDENTIFIER.into(),
+            format!("{GRAPH_IDENTIFIER}/"),
+        ],
         tags: vec![],
         app_roles: GRAPH_APP_PERMISSIONS
             .iter()

@@ -74,7 +74,12 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    pub fn load(tenant: TenantId, stored: &[StoredSigningKey], kek: &Kek, now: OffsetDateTime) -> Result<KeyRing, KeyError> {
+    pub fn load(
+        tenant: TenantId,
+        stored: &[StoredSigningKey],
+        kek: &Kek,
+        now: OffsetDateTime,
+    ) -> Result<KeyRing, KeyError> {
         let mut signers: HashMap<Alg, Vec<(OffsetDateTime, Arc<SigningKey>)>> = HashMap::new();
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
@@ -100,7 +105,12 @@ impl KeyRing {
             v.sort_by_key(|(from, _)| *from);
         }
         let doc = serde_json::json!({ "keys": jwks });
-        Ok(KeyRing { signers, verifiers, jwks: Arc::new(serde_json::to_vec(&doc).unwrap_or_default()), next_retirement })
+        Ok(KeyRing {
+            signers,
+            verifiers,
+            jwks: Arc::new(serde_json::to_vec(&doc).unwrap_or_default()),
+            next_retirement,
+        })
     }
 
     /// The key that signs now: the newest whose `sign_from` has passed (before any has, the

@@ -6,8 +6,8 @@ use crate::Core;
 use crate::cache::{CacheError, ClientEntry, TenantState};
 use crate::ids::{TenantSegment, is_multi_tenant_alias, parse_tenant_segment};
 use ostiary_crypto::jws::{Alg, decode_unverified};
-use ostiary_oauth::{CertRef, ClientAuth, OAuthError, TokenRequest, check_client_assertion, parse_app_scope};
 use ostiary_model::{ServicePrincipal, TenantId};
+use ostiary_oauth::{CertRef, ClientAuth, OAuthError, TokenRequest, check_client_assertion, parse_app_scope};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -57,7 +57,12 @@ impl Core {
     }
 
     /// `POST /{tenant}/oauth2/v2.0/token`.
-    pub async fn token(&self, segment: &str, req: &TokenRequest, audit: &mut TokenAudit) -> Result<IssuedToken, OAuthError> {
+    pub async fn token(
+        &self,
+        segment: &str,
+        req: &TokenRequest,
+        audit: &mut TokenAudit,
+    ) -> Result<IssuedToken, OAuthError> {
         audit.client_id = req.client.client_id().map(str::to_string);
         match req.grant_type.as_str() {
             "client_credentials" => {
@@ -86,7 +91,10 @@ impl Core {
             OAuthError::new(
                 ostiary_oauth::ErrorKind::UnauthorizedClient,
                 7000229,
-                format!("The client application {} is missing service principal in the tenant {}.", client.app.app_id, tenant),
+                format!(
+                    "The client application {} is missing service principal in the tenant {}.",
+                    client.app.app_id, tenant
+                ),
             )
         })?;
         if !client_sp.account_enabled {
@@ -94,7 +102,8 @@ impl Core {
         }
         let scope = parse_app_scope(req.scope.as_deref())?;
         audit.resource = Some(scope.resource.clone());
-        let resource = state.resource(&scope.resource).ok_or_else(|| OAuthError::resource_not_found(&scope.resource))?;
+        let resource =
+            state.resource(&scope.resource).ok_or_else(|| OAuthError::resource_not_found(&scope.resource))?;
         if !resource.account_enabled {
             return Err(OAuthError::resource_not_found(&scope.resource));
         }
@@ -151,14 +160,19 @@ impl Core {
                     .ok_or_else(|| OAuthError::assertion_invalid("[Reason - The key was not found.]"))?;
                 let (kc, certificate) = cert;
                 if kc.end_date_time <= now || kc.start_date_time > now + time::Duration::minutes(5) {
-                    return Err(OAuthError::assertion_invalid("[Reason - The certificate used is not within its validity period.]"));
+                    return Err(OAuthError::assertion_invalid(
+                        "[Reason - The certificate used is not within its validity period.]",
+                    ));
                 }
-                if check.alg == Alg::ES256 && !matches!(certificate.public_key, ostiary_crypto::jws::PublicKey::EcP256 { .. }) {
+                if check.alg == Alg::ES256
+                    && !matches!(certificate.public_key, ostiary_crypto::jws::PublicKey::EcP256 { .. })
+                {
                     return Err(OAuthError::assertion_invalid("[Reason - The algorithm does not match the key.]"));
                 }
                 jwt.verify_with(&certificate.public_key)
                     .map_err(|_| OAuthError::assertion_invalid("[Reason - The signature is invalid.]"))?;
-                let exp = time::OffsetDateTime::from_unix_timestamp(check.exp).unwrap_or(now) + time::Duration::minutes(5);
+                let exp =
+                    time::OffsetDateTime::from_unix_timestamp(check.exp).unwrap_or(now) + time::Duration::minutes(5);
                 let fresh = self
                     .store
                     .record_assertion_jti(tenant, &check.client_id, &check.jti, exp, now)

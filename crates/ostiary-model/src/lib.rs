@@ -11,9 +11,8 @@ pub mod user;
 pub mod validate;
 
 pub use app::{
-    ApiApplication, AppRole, AppRoleAssignment, Application, KeyCredential, PasswordCredential,
-    PermissionScope, PublicClientApplication, RequiredResourceAccess, ResourceAccess,
-    ServicePrincipal, SpaApplication, WebApplication,
+    ApiApplication, AppRole, AppRoleAssignment, Application, KeyCredential, PasswordCredential, PermissionScope,
+    PublicClientApplication, RequiredResourceAccess, ResourceAccess, ServicePrincipal, SpaApplication, WebApplication,
 };
 pub use error::ModelError;
 pub use ids::{ObjectId, TenantId};
@@ -34,12 +33,8 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 4] = [
-        ObjectKind::User,
-        ObjectKind::Group,
-        ObjectKind::Application,
-        ObjectKind::ServicePrincipal,
-    ];
+    pub const ALL: [ObjectKind; 4] =
+        [ObjectKind::User, ObjectKind::Group, ObjectKind::Application, ObjectKind::ServicePrincipal];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,9 +114,7 @@ impl DirectoryObject {
         Ok(match kind {
             ObjectKind::User => DirectoryObject::User(serde_json::from_value(doc).map_err(bad)?),
             ObjectKind::Group => DirectoryObject::Group(serde_json::from_value(doc).map_err(bad)?),
-            ObjectKind::Application => {
-                DirectoryObject::Application(serde_json::from_value(doc).map_err(bad)?)
-            }
+            ObjectKind::Application => DirectoryObject::Application(serde_json::from_value(doc).map_err(bad)?),
             ObjectKind::ServicePrincipal => {
                 DirectoryObject::ServicePrincipal(serde_json::from_value(doc).map_err(bad)?)
             }

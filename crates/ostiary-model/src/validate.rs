@@ -32,9 +32,7 @@ pub fn user_principal_name(v: &str) -> Result<String, ModelError> {
     if domain.contains('@') {
         return Err(bad("contains more than one '@'"));
     }
-    let alias_ok = alias.chars().all(|c| {
-        c.is_ascii_alphanumeric() || "'.-_!#^~+&$%*/=?`{|}".contains(c)
-    });
+    let alias_ok = alias.chars().all(|c| c.is_ascii_alphanumeric() || "'.-_!#^~+&$%*/=?`{|}".contains(c));
     if !alias_ok || alias.starts_with('.') || alias.ends_with('.') || alias.contains("..") {
         return Err(bad("alias contains characters that are not allowed"));
     }
@@ -62,10 +60,12 @@ pub fn domain_name(v: &str) -> Result<(), ModelError> {
 
 /// `mailNickname`: 1 to 64 ASCII characters without spaces or the characters Exchange rejects.
 pub fn mail_nickname(v: &str) -> Result<(), ModelError> {
-    let ok = !v.is_empty()
-        && v.len() <= 64
-        && v.chars().all(|c| c.is_ascii_graphic() && !"@()\\[]\";:<>,".contains(c));
-    if ok { Ok(()) } else { Err(ModelError::invalid("mailNickname", "1 to 64 characters, no spaces or @()\\[]\";:<>,")) }
+    let ok = !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_graphic() && !"@()\\[]\";:<>,".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ModelError::invalid("mailNickname", "1 to 64 characters, no spaces or @()\\[]\";:<>,"))
+    }
 }
 
 /// Identifier URIs: absolute URIs without fragments or wildcards, at most 255 characters.

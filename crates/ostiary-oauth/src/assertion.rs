@@ -37,7 +37,9 @@ pub fn check_client_assertion(
     audiences: &[String],
     now: i64,
 ) -> Result<AssertionCheck, OAuthError> {
-    let alg = jwt.alg().map_err(|_| OAuthError::assertion_malformed("The 'alg' header is not supported (RS256, PS256, ES256)."))?;
+    let alg = jwt
+        .alg()
+        .map_err(|_| OAuthError::assertion_malformed("The 'alg' header is not supported (RS256, PS256, ES256)."))?;
     let cert = cert_ref(jwt)?;
     let claim_str = |name: &str| jwt.claims.get(name).and_then(Value::as_str);
     let iss = claim_str("iss").ok_or_else(|| OAuthError::assertion_malformed("The 'iss' claim is missing."))?;
@@ -45,10 +47,10 @@ pub fn check_client_assertion(
     if iss != sub {
         return Err(OAuthError::assertion_malformed("The 'iss' and 'sub' claims must both be the client id."));
     }
-    if let Some(id) = body_client_id {
-        if id != iss {
-            return Err(OAuthError::assertion_malformed("The 'iss' claim does not match the client_id parameter."));
-        }
+    if let Some(id) = body_client_id
+        && id != iss
+    {
+        return Err(OAuthError::assertion_malformed("The 'iss' claim does not match the client_id parameter."));
     }
     let aud_ok = match jwt.claims.get("aud") {
         Some(Value::String(a)) => audiences.iter().any(|x| x == a.as_str()),
@@ -58,7 +60,8 @@ pub fn check_client_assertion(
     if !aud_ok {
         return Err(OAuthError::assertion_malformed("The 'aud' claim must be the token endpoint URL."));
     }
-    let exp = numeric_date(jwt.claims.get("exp")).ok_or_else(|| OAuthError::assertion_malformed("The 'exp' claim is missing or not a number."))?;
+    let exp = numeric_date(jwt.claims.get("exp"))
+        .ok_or_else(|| OAuthError::assertion_malformed("The 'exp' claim is missing or not a number."))?;
     if exp + SKEW < now {
         return Err(OAuthError::assertion_time("The assertion has expired."));
     }
@@ -67,13 +70,16 @@ pub fn check_client_assertion(
     }
     for name in ["nbf", "iat"] {
         if let Some(v) = jwt.claims.get(name) {
-            let t = numeric_date(Some(v)).ok_or_else(|| OAuthError::assertion_malformed(&format!("The '{name}' claim is not a number.")))?;
+            let t = numeric_date(Some(v))
+                .ok_or_else(|| OAuthError::assertion_malformed(&format!("The '{name}' claim is not a number.")))?;
             if t > now + SKEW {
                 return Err(OAuthError::assertion_time(&format!("The '{name}' claim is in the future.")));
             }
         }
     }
-    let jti = claim_str("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or_else(|| OAuthError::assertion_malformed("The 'jti' claim is missing."))?;
+    let jti = claim_str("jti")
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| OAuthError::assertion_malformed("The 'jti' claim is missing."))?;
     Ok(AssertionCheck { client_id: iss.to_string(), jti: jti.to_string(), exp, cert, alg })
 }
 
@@ -89,16 +95,24 @@ fn numeric_date(v: Option<&Value>) -> Option<i64> {
 
 fn cert_ref(jwt: &Jwt<'_>) -> Result<CertRef, OAuthError> {
     let get = |n: &str| jwt.header.get(n).and_then(Value::as_str);
-    let decode = |s: &str| ostiary_crypto::b64::url_decode(s).map_err(|_| OAuthError::assertion_malformed("The certificate thumbprint header is not base64url."));
+    let decode = |s: &str| {
+        ostiary_crypto::b64::url_decode(s)
+            .map_err(|_| OAuthError::assertion_malformed("The certificate thumbprint header is not base64url."))
+    };
     if let Some(t) = get("x5t#S256") {
         let bytes = decode(t)?;
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| OAuthError::assertion_malformed("'x5t#S256' must be a SHA-256 thumbprint."))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| OAuthError::assertion_malformed("'x5t#S256' must be a SHA-256 thumbprint."))?;
         return Ok(CertRef::Sha256(arr));
     }
     if let Some(t) = get("x5t") {
         let bytes = decode(t)?;
-        let arr: [u8; 20] = bytes.try_into().map_err(|_| OAuthError::assertion_malformed("'x5t' must be a SHA-1 thumbprint."))?;
+        let arr: [u8; 20] =
+            bytes.try_into().map_err(|_| OAuthError::assertion_malformed("'x5t' must be a SHA-1 thumbprint."))?;
         return Ok(CertRef::Sha1(arr));
     }
-    Err(OAuthError::assertion_malformed("The assertion header must carry 'x5t' or 'x5t#S256' naming a registered certificate."))
+    Err(OAuthError::assertion_malformed(
+        "The assertion header must carry 'x5t' or 'x5t#S256' naming a registered certificate.",
+    ))
 }

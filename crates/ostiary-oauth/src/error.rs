@@ -73,7 +73,10 @@ impl OAuthError {
     pub fn tenant_not_found(tenant: &str) -> Self {
         Self::invalid_request(
             90002,
-            format!("Tenant '{}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", sanitize(tenant)),
+            format!(
+                "Tenant '{}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.",
+                sanitize(tenant)
+            ),
         )
     }
 
@@ -82,7 +85,10 @@ impl OAuthError {
         Self::new(
             ErrorKind::UnauthorizedClient,
             700016,
-            format!("Application with identifier '{}' was not found in the directory. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", sanitize(client_id)),
+            format!(
+                "Application with identifier '{}' was not found in the directory. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.",
+                sanitize(client_id)
+            ),
         )
     }
 
@@ -91,7 +97,10 @@ impl OAuthError {
         Self::new(
             ErrorKind::InvalidClient,
             7000215,
-            format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.", sanitize(client_id)),
+            format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                sanitize(client_id)
+            ),
         )
     }
 
@@ -100,7 +109,10 @@ impl OAuthError {
         Self::new(
             ErrorKind::InvalidClient,
             7000222,
-            format!("The provided client secret keys for app '{}' are expired. Create new keys for your app, or consider using certificate credentials for added security.", sanitize(client_id)),
+            format!(
+                "The provided client secret keys for app '{}' are expired. Create new keys for your app, or consider using certificate credentials for added security.",
+                sanitize(client_id)
+            ),
         )
     }
 
@@ -120,7 +132,11 @@ impl OAuthError {
 
     /// AADSTS700024: client assertion outside its time range.
     pub fn assertion_time(reason: &str) -> Self {
-        Self::new(ErrorKind::InvalidClient, 700024, format!("Client assertion is not within its valid time range. {reason}"))
+        Self::new(
+            ErrorKind::InvalidClient,
+            700024,
+            format!("Client assertion is not within its valid time range. {reason}"),
+        )
     }
 
     /// AADSTS700023/AADSTS50027-like: the assertion itself is malformed.
@@ -130,7 +146,13 @@ impl OAuthError {
 
     /// AADSTS70011: bad scope.
     pub fn invalid_scope(reason: &str) -> Self {
-        Self::new(ErrorKind::InvalidScope, 70011, format!("The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. {reason}"))
+        Self::new(
+            ErrorKind::InvalidScope,
+            70011,
+            format!(
+                "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. {reason}"
+            ),
+        )
     }
 
     /// AADSTS500011: the resource named by the scope does not exist in the tenant.
@@ -138,7 +160,10 @@ impl OAuthError {
         Self::new(
             ErrorKind::InvalidResource,
             500011,
-            format!("The resource principal named {} was not found in the tenant. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", sanitize(resource)),
+            format!(
+                "The resource principal named {} was not found in the tenant. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.",
+                sanitize(resource)
+            ),
         )
     }
 

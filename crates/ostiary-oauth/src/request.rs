@@ -64,13 +64,13 @@ impl TokenRequest {
                 ));
             }
             (Some((id, secret)), None, None) => {
-                if let Some(b) = &body_id {
-                    if *b != id {
-                        return Err(OAuthError::invalid_request(
-                            700038,
-                            "The client_id in the request body does not match the client_id in the Authorization header.",
-                        ));
-                    }
+                if let Some(b) = &body_id
+                    && *b != id
+                {
+                    return Err(OAuthError::invalid_request(
+                        700038,
+                        "The client_id in the request body does not match the client_id in the Authorization header.",
+                    ));
                 }
                 ClientAuth::Secret { client_id: id, secret }
             }
@@ -159,7 +159,14 @@ mod tests {
     #[test]
     fn secret_in_body_and_unknown_params_ignored() {
         let r = TokenRequest::parse(
-            &f(&[("grant_type", "client_credentials"), ("client_id", "c"), ("client_secret", "s"), ("client_info", "1"), ("claims", "{}"), ("scope", "api://x/.default")]),
+            &f(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "c"),
+                ("client_secret", "s"),
+                ("client_info", "1"),
+                ("claims", "{}"),
+                ("scope", "api://x/.default"),
+            ]),
             None,
         )
         .unwrap();
@@ -188,7 +195,8 @@ mod tests {
         assert_eq!(e.code, 90015);
         let e = TokenRequest::parse(&f(&[("client_id", "c")]), None).unwrap_err();
         assert_eq!(e.code, 900144);
-        let e = TokenRequest::parse(&f(&[("grant_type", "client_credentials"), ("client_assertion", "x")]), None).unwrap_err();
+        let e = TokenRequest::parse(&f(&[("grant_type", "client_credentials"), ("client_assertion", "x")]), None)
+            .unwrap_err();
         assert!(e.description.contains("client_assertion_type"));
     }
 }

@@ -39,9 +39,16 @@ mod tests {
     #[test]
     fn scope_rules() {
         assert_eq!(parse_app_scope(Some("api://x/.default")).unwrap().resource, "api://x");
-        assert_eq!(parse_app_scope(Some("  https://graph.microsoft.com/.default ")).unwrap().resource, "https://graph.microsoft.com");
+        assert_eq!(
+            parse_app_scope(Some("  https://graph.microsoft.com/.default ")).unwrap().resource,
+            "https://graph.microsoft.com"
+        );
         for bad in ["api://x/read", "a/.default b/.default", "/.default", ""] {
-            assert_eq!(parse_app_scope(Some(bad)).unwrap_err().code, if bad.is_empty() { 70011 } else { 70011 }, "{bad}");
+            assert_eq!(
+                parse_app_scope(Some(bad)).unwrap_err().code,
+                if bad.is_empty() { 70011 } else { 70011 },
+                "{bad}"
+            );
         }
         assert_eq!(parse_app_scope(None).unwrap_err().code, 900144);
     }

@@ -26,6 +26,12 @@ pub(crate) fn parse_ts(s: &str) -> Result<OffsetDateTime, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("bad stored timestamp '{s}'")))
 }
 
+/// Whether `s` contains NUL, which PostgreSQL text cannot store: lookups of such values
+/// find nothing instead of failing in the database.
+pub(crate) fn has_nul(s: &str) -> bool {
+    s.contains('\0')
+}
+
 /// The `jsonb` document stored in `directory_objects.doc`.
 pub(crate) fn doc_value(obj: &DirectoryObject) -> Result<serde_json::Value, StoreError> {
     let doc = obj.to_doc();

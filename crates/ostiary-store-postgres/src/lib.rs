@@ -46,7 +46,14 @@ impl PostgresStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(db_err)?;
+            .map_err(|e| match e {
+                // Refused connections are retried until the timeout.
+                sqlx::Error::PoolTimedOut => StoreError::Backend(format!(
+                    "could not connect to PostgreSQL within {} s (is the server running and reachable?)",
+                    ACQUIRE_TIMEOUT.as_secs()
+                )),
+                e => db_err(e),
+            })?;
         Ok(PostgresStore { pool })
     }
 

@@ -1,6 +1,6 @@
 //! Read queries over directory objects, relations and app-role assignments.
 
-use crate::codec::{decode_object, parse_kind, parse_ts, principal_type};
+use crate::codec::{decode_object, has_nul, parse_kind, parse_ts, principal_type};
 use crate::error::db_err;
 use crate::sql::{Qb, push_filter, push_order_by};
 use ostiary_model::{AppRoleAssignment, DirectoryObject, ObjectId, ObjectKind, TenantId};
@@ -61,6 +61,9 @@ pub(crate) async fn find_by_unique_key(
     namespace: &str,
     value: &str,
 ) -> Result<Option<DirectoryObject>, StoreError> {
+    if has_nul(namespace) || has_nul(value) {
+        return Ok(None);
+    }
     let row = sqlx::query(
         "SELECT o.id, o.kind, o.doc FROM unique_keys u \
          JOIN directory_objects o ON o.tenant_id = u.tenant_id AND o.id = u.object_id \
@@ -194,6 +197,7 @@ pub(crate) async fn list_app_role_assignments(
         AssignmentsBy::Resource(r) => {
             qb.push(" AND a.resource_id = ").push_bind(r.as_uuid());
         }
+        AssignmentsBy::Id(id) if has_nul(&id) => return Ok(Vec::new()),
         AssignmentsBy::Id(id) => {
             qb.push(" AND a.id = ").push_bind(id);
         }

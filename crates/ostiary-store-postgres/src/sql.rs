@@ -31,6 +31,15 @@ pub(crate) fn like_pattern(kind: LikeKind, value: &str) -> String {
     }
 }
 
+/// PostgreSQL text cannot hold NUL, so a literal containing one is rejected up front
+/// instead of failing inside the database.
+fn text(s: &str) -> Result<String, StoreError> {
+    if s.contains('\0') {
+        return Err(StoreError::InvalidQuery("a filter literal contains a NUL character".into()));
+    }
+    Ok(s.to_string())
+}
+
 fn mismatch() -> StoreError {
     StoreError::InvalidQuery("the literal does not match the property's type".into())
 }
@@ -75,10 +84,10 @@ fn push_norm_operand(qb: &mut Qb, operand: &Operand, elem: Option<usize>) -> Res
 fn push_norm_value(qb: &mut Qb, ty: FieldType, value: &Value) -> Result<(), StoreError> {
     match (ty, value) {
         (FieldType::String | FieldType::Guid, Value::Str(s) | Value::Guid(s)) => {
-            qb.push("lower(").push_bind(s.clone()).push(") COLLATE \"C\"");
+            qb.push("lower(").push_bind(text(s)?).push(") COLLATE \"C\"");
         }
         (FieldType::DateTime, Value::DateTime(s) | Value::Str(s)) => {
-            qb.push("CAST(").push_bind(s.clone()).push(" AS timestamptz)");
+            qb.push("CAST(").push_bind(text(s)?).push(" AS timestamptz)");
         }
         (FieldType::Bool, Value::Bool(b)) => {
             qb.push_bind(if *b { "true" } else { "false" });
@@ -144,7 +153,7 @@ pub(crate) fn push_filter(qb: &mut Qb, f: &Filter, elem: Option<usize>, depth: u
             qb.push("COALESCE(lower(");
             push_operand(qb, operand, elem)?;
             // E'\\' is one backslash whatever `standard_conforming_strings` says.
-            qb.push(") LIKE lower(").push_bind(like_pattern(*kind, value)).push(") ESCAPE E'\\\\', FALSE)");
+            qb.push(") LIKE lower(").push_bind(like_pattern(*kind, &text(value)?)).push(") ESCAPE E'\\\\', FALSE)");
         }
         Filter::And(a, b) | Filter::Or(a, b) => {
             qb.push("(");

@@ -1,6 +1,6 @@
 //! Tenants, their signing keys and the client-assertion replay cache.
 
-use crate::codec::{parse_ts, ts};
+use crate::codec::{has_nul, parse_ts, ts};
 use crate::error::{db_err, is_foreign_key_violation};
 use crate::write::{apply, bump_version};
 use ostiary_model::{StoredSigningKey, Tenant, TenantId};
@@ -70,6 +70,9 @@ pub(crate) async fn get_tenant(pool: &PgPool, id: TenantId) -> Result<Option<Ten
 }
 
 pub(crate) async fn find_tenant_by_domain(pool: &PgPool, domain: &str) -> Result<Option<Tenant>, StoreError> {
+    if has_nul(domain) {
+        return Ok(None);
+    }
     let mut qb = QueryBuilder::<sqlx::Postgres>::new(TENANT_COLUMNS);
     qb.push(" WHERE initial_domain_lower = ").push_bind(domain.to_lowercase());
     let row = qb.build().fetch_optional(pool).await.map_err(db_err)?;
@@ -194,23 +197,17 @@ pub(crate) async fn record_assertion_jti(
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let id = tenant.as_uuid();
-    let now = ts(now)?;
-    // Housekeeping first, outside any transaction: a bounded batch of this tenant's expired
-    // entries. Concurrent callers may purge the same rows; that is harmless.
-    sqlx::query(
-        "DELETE FROM used_assertions WHERE (tenant_id, client_id, jti) IN \
-         (SELECT tenant_id, client_id, jti FROM used_assertions \
-          WHERE tenant_id = $1 AND expires_at < $2 LIMIT $3)",
-    )
-    .bind(id)
-    .bind(&now)
-    .bind(PURGE_BATCH)
-    .execute(pool)
-    .await
-    .map_err(db_err)?;
-    // A fresh row inserts; an expired row is replaced; a live row is a replay (0 rows).
+    if has_nul(client_id) || has_nul(jti) {
+        return Err(StoreError::InvalidQuery("client id or jti contains a NUL character".into()));
+    }
+    // One round trip: the CTE purges a bounded batch of this tenant's expired entries (never
+    // the row being recorded); the upsert inserts a fresh row, replaces an expired one, and
+    // leaves a live one alone (0 rows: a replay). Concurrent purges of the same rows are harmless.
     let r = sqlx::query(
-        "INSERT INTO used_assertions (tenant_id, client_id, jti, expires_at) VALUES ($1, $2, $3, $4) \
+        "WITH purged AS (DELETE FROM used_assertions WHERE (tenant_id, client_id, jti) IN \
+         (SELECT tenant_id, client_id, jti FROM used_assertions \
+          WHERE tenant_id = $1 AND expires_at < $5 AND NOT (client_id = $2 AND jti = $3) LIMIT $6)) \
+         INSERT INTO used_assertions (tenant_id, client_id, jti, expires_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (tenant_id, client_id, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at \
          WHERE used_assertions.expires_at < $5",
     )
@@ -218,7 +215,8 @@ pub(crate) async fn record_assertion_jti(
     .bind(client_id)
     .bind(jti)
     .bind(ts(expires_at)?)
-    .bind(&now)
+    .bind(ts(now)?)
+    .bind(PURGE_BATCH)
     .execute(pool)
     .await
     .map_err(|e| {

@@ -2,7 +2,7 @@
 //! migration state machine.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ostiary_store::{SchemaState, Store, StoreError};
+use ostiary_store::{Change, ChangeSet, SchemaState, Store, StoreError};
 use ostiary_store_sqlite::SqliteStore;
 use std::path::PathBuf;
 
@@ -107,4 +107,124 @@ async fn sqlx_like_insert(path: &std::path::Path, version: i64) -> bool {
         .unwrap();
     conn.close().await.unwrap();
     true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_of_one_tenant() {
+    let db = TempDb::new();
+    let store = SqliteStore::open(&db.0).await.unwrap();
+    store.migrate().await.unwrap();
+    let tenant = ostiary_model::Tenant {
+        id: ostiary_model::TenantId::from_uuid(uuid::Uuid::new_v4()),
+        display_name: "Race".into(),
+        initial_domain: "race.ostiary.test".into(),
+        created_date_time: time::OffsetDateTime::UNIX_EPOCH,
+    };
+    store.create_tenant(&tenant, &ChangeSet::new(), &[]).await.unwrap();
+    let v0 = store.tenant_version(tenant.id).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            let changes = ChangeSet::one(Change::CreateObject(race_user(i)));
+            tokio::spawn(async move { store.commit(tenant.id, &changes).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict { key }) => assert_eq!(key, "upn"),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one writer wins the UPN");
+    assert_eq!(store.tenant_version(tenant.id).await.unwrap(), v0 + 1);
+    // Readers and writers interleave (WAL).
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    store.list_objects(tenant.id, ostiary_model::ObjectKind::User, &Default::default()).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for i in 100..120 {
+        let mut cs = ChangeSet::new();
+        let mut doc = race_user(i).to_doc();
+        doc["userPrincipalName"] = format!("racer{i}@race.ostiary.test").into();
+        cs.push(Change::CreateObject(
+            ostiary_model::DirectoryObject::from_doc(ostiary_model::ObjectKind::User, doc).unwrap(),
+        ));
+        store.commit(tenant.id, &cs).await.unwrap();
+    }
+    for r in readers {
+        r.await.unwrap();
+    }
+    store.close().await;
+}
+
+fn race_user(i: u32) -> ostiary_model::DirectoryObject {
+    let doc = serde_json::json!({
+        "id": uuid::Uuid::new_v4(),
+        "accountEnabled": true,
+        "displayName": format!("Racer {i}"),
+        "userPrincipalName": "racer@race.ostiary.test",
+        "mailNickname": "racer",
+        "userType": "Member",
+        "createdDateTime": "2024-01-01T00:00:00Z",
+    });
+    ostiary_model::DirectoryObject::from_doc(ostiary_model::ObjectKind::User, doc).unwrap()
+}
+
+/// Stored timestamps with fractions (the model serialises sub-seconds when present) still
+/// compare and sort in time order against whole-second literals.
+async fn check_subsecond_timestamps(store: &dyn Store) {
+    let tenant = ostiary_model::Tenant {
+        id: ostiary_model::TenantId::from_uuid(uuid::Uuid::new_v4()),
+        display_name: "Fractions".into(),
+        initial_domain: format!("f{}.ostiary.test", uuid::Uuid::new_v4().simple()),
+        created_date_time: time::OffsetDateTime::UNIX_EPOCH,
+    };
+    store.create_tenant(&tenant, &ChangeSet::new(), &[]).await.unwrap();
+    let mut cs = ChangeSet::new();
+    for (name, created) in [
+        ("whole", "2024-01-01T00:00:00Z"),
+        ("half", "2024-01-01T00:00:00.5Z"),
+        ("offset", "2024-01-01T01:00:00.25+01:00"),
+        ("later", "2024-01-01T00:00:01Z"),
+    ] {
+        let doc = serde_json::json!({
+            "id": uuid::Uuid::new_v4(), "accountEnabled": true, "displayName": name,
+            "userPrincipalName": format!("{name}@f.test"), "mailNickname": name,
+            "userType": "Member", "createdDateTime": created,
+        });
+        let user = ostiary_model::DirectoryObject::from_doc(ostiary_model::ObjectKind::User, doc).unwrap();
+        cs.push(Change::CreateObject(user));
+    }
+    store.commit(tenant.id, &cs).await.unwrap();
+    let kind = ostiary_model::ObjectKind::User;
+    let names = |src: &'static str| async move {
+        let expr = ostiary_odata::parse_filter(src).unwrap();
+        let filter = ostiary_store::filter::compile(&expr, Some(kind)).unwrap();
+        let order = vec![ostiary_store::SortKey {
+            field: "createdDateTime",
+            ty: ostiary_store::FieldType::DateTime,
+            descending: false,
+        }];
+        let q = ostiary_store::ListQuery { filter: Some(filter), order_by: order, ..Default::default() };
+        let page = store.list_objects(tenant.id, kind, &q).await.unwrap();
+        page.items.iter().map(|o| o.display_name().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(names("createdDateTime gt 2024-01-01T00:00:00Z").await, ["offset", "half", "later"]);
+    assert_eq!(names("createdDateTime eq 2024-01-01T00:00:00Z").await, ["whole"]);
+    assert_eq!(names("createdDateTime lt 2024-01-01T00:00:01Z").await, ["whole", "offset", "half"]);
+}
+
+#[tokio::test]
+async fn subsecond_timestamps() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    store.migrate().await.unwrap();
+    check_subsecond_timestamps(&store).await;
 }

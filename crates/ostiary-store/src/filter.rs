@@ -31,26 +31,67 @@ const fn f(name: &'static str, ty: FieldType) -> FieldSpec {
 use FieldType::{Bool as B, DateTime as D, Guid as G, String as S, StringCollection as C};
 
 const USER_FIELDS: &[FieldSpec] = &[
-    f("id", G), f("displayName", S), f("userPrincipalName", S), f("mail", S), f("mailNickname", S),
-    f("givenName", S), f("surname", S), f("jobTitle", S), f("department", S), f("companyName", S),
-    f("employeeId", S), f("officeLocation", S), f("city", S), f("state", S), f("country", S),
-    f("usageLocation", S), f("userType", S), f("preferredLanguage", S), f("mobilePhone", S),
-    f("postalCode", S), f("streetAddress", S), f("accountEnabled", B), f("createdDateTime", D),
-    f("otherMails", C), f("businessPhones", C),
+    f("id", G),
+    f("displayName", S),
+    f("userPrincipalName", S),
+    f("mail", S),
+    f("mailNickname", S),
+    f("givenName", S),
+    f("surname", S),
+    f("jobTitle", S),
+    f("department", S),
+    f("companyName", S),
+    f("employeeId", S),
+    f("officeLocation", S),
+    f("city", S),
+    f("state", S),
+    f("country", S),
+    f("usageLocation", S),
+    f("userType", S),
+    f("preferredLanguage", S),
+    f("mobilePhone", S),
+    f("postalCode", S),
+    f("streetAddress", S),
+    f("accountEnabled", B),
+    f("createdDateTime", D),
+    f("otherMails", C),
+    f("businessPhones", C),
 ];
 const GROUP_FIELDS: &[FieldSpec] = &[
-    f("id", G), f("displayName", S), f("description", S), f("mail", S), f("mailNickname", S),
-    f("visibility", S), f("mailEnabled", B), f("securityEnabled", B), f("isAssignableToRole", B),
-    f("createdDateTime", D), f("groupTypes", C),
+    f("id", G),
+    f("displayName", S),
+    f("description", S),
+    f("mail", S),
+    f("mailNickname", S),
+    f("visibility", S),
+    f("mailEnabled", B),
+    f("securityEnabled", B),
+    f("isAssignableToRole", B),
+    f("createdDateTime", D),
+    f("groupTypes", C),
 ];
 const APPLICATION_FIELDS: &[FieldSpec] = &[
-    f("id", G), f("appId", G), f("displayName", S), f("description", S), f("signInAudience", S),
-    f("createdDateTime", D), f("identifierUris", C), f("tags", C),
+    f("id", G),
+    f("appId", G),
+    f("displayName", S),
+    f("description", S),
+    f("signInAudience", S),
+    f("createdDateTime", D),
+    f("identifierUris", C),
+    f("tags", C),
 ];
 const SP_FIELDS: &[FieldSpec] = &[
-    f("id", G), f("appId", G), f("displayName", S), f("description", S), f("servicePrincipalType", S),
-    f("appOwnerOrganizationId", G), f("accountEnabled", B), f("appRoleAssignmentRequired", B),
-    f("createdDateTime", D), f("servicePrincipalNames", C), f("tags", C),
+    f("id", G),
+    f("appId", G),
+    f("displayName", S),
+    f("description", S),
+    f("servicePrincipalType", S),
+    f("appOwnerOrganizationId", G),
+    f("accountEnabled", B),
+    f("appRoleAssignmentRequired", B),
+    f("createdDateTime", D),
+    f("servicePrincipalNames", C),
+    f("tags", C),
 ];
 /// Properties common to every directory object (for `members`, `memberOf` and other mixed lists).
 const DIRECTORY_OBJECT_FIELDS: &[FieldSpec] = &[f("id", G), f("displayName", S), f("createdDateTime", D)];
@@ -106,20 +147,40 @@ pub enum LikeKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    Cmp { operand: Operand, op: CmpOp, value: Value },
+    Cmp {
+        operand: Operand,
+        op: CmpOp,
+        value: Value,
+    },
     /// `prop eq null` (negated for `ne null`).
-    IsNull { operand: Operand, negated: bool },
-    In { operand: Operand, values: Vec<Value> },
+    IsNull {
+        operand: Operand,
+        negated: bool,
+    },
+    In {
+        operand: Operand,
+        values: Vec<Value>,
+    },
     /// Case-insensitive prefix/suffix/substring match; backends escape LIKE wildcards.
-    Like { operand: Operand, kind: LikeKind, value: String },
+    Like {
+        operand: Operand,
+        kind: LikeKind,
+        value: String,
+    },
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
     /// Some element of the string collection `field` satisfies `predicate` (which only uses
     /// `Operand::Element`); with `predicate = None`, the collection is non-empty.
-    Any { field: &'static str, predicate: Option<Box<Filter>> },
+    Any {
+        field: &'static str,
+        predicate: Option<Box<Filter>>,
+    },
     /// Every element satisfies `predicate` (true for an empty collection).
-    All { field: &'static str, predicate: Box<Filter> },
+    All {
+        field: &'static str,
+        predicate: Box<Filter>,
+    },
 }
 
 /// Why a `$filter` cannot be used; the message is safe to show to clients.
@@ -202,10 +263,10 @@ impl<'a> Compiler<'a> {
 
     fn operand(&self, prop: &PropPath) -> Result<Operand, FilterError> {
         let segs = &prop.0;
-        if let (Some(var), [only]) = (self.lambda_var, segs.as_slice()) {
-            if only == var {
-                return Ok(Operand::Element);
-            }
+        if let (Some(var), [only]) = (self.lambda_var, segs.as_slice())
+            && only == var
+        {
+            return Ok(Operand::Element);
         }
         let [name] = segs.as_slice() else {
             return Err(FilterError(format!("property '{}' is not supported in filters", segs.join("/"))));

@@ -14,13 +14,11 @@ pub mod query;
 
 pub use change::{Change, ChangeSet};
 pub use error::StoreError;
-pub use filter::{Filter, FieldType, LikeKind, Operand, Value};
+pub use filter::{FieldType, Filter, LikeKind, Operand, Value};
 pub use query::{AssignmentsBy, ListQuery, Page, Relation, SortKey};
 
 use async_trait::async_trait;
-use ostiary_model::{
-    AppRoleAssignment, DirectoryObject, ObjectId, ObjectKind, StoredSigningKey, Tenant, TenantId,
-};
+use ostiary_model::{AppRoleAssignment, DirectoryObject, ObjectId, ObjectKind, StoredSigningKey, Tenant, TenantId};
 use time::OffsetDateTime;
 
 /// Where a database schema stands relative to this binary.
@@ -29,9 +27,15 @@ pub enum SchemaState {
     /// No Ostiary tables at all.
     Empty,
     /// Schema at `db`, binary expects `binary`.
-    Older { db: i64, binary: i64 },
+    Older {
+        db: i64,
+        binary: i64,
+    },
     Current(i64),
-    Newer { db: i64, binary: i64 },
+    Newer {
+        db: i64,
+        binary: i64,
+    },
 }
 
 #[async_trait]
@@ -63,17 +67,9 @@ pub trait Store: Send + Sync + 'static {
     async fn tenant_version(&self, tenant: TenantId) -> Result<i64, StoreError>;
 
     // --- directory objects --------------------------------------------------------------
-    async fn get_object(
-        &self,
-        tenant: TenantId,
-        id: ObjectId,
-    ) -> Result<Option<DirectoryObject>, StoreError>;
+    async fn get_object(&self, tenant: TenantId, id: ObjectId) -> Result<Option<DirectoryObject>, StoreError>;
     /// Objects for the given ids that exist, in no particular order.
-    async fn get_objects(
-        &self,
-        tenant: TenantId,
-        ids: &[ObjectId],
-    ) -> Result<Vec<DirectoryObject>, StoreError>;
+    async fn get_objects(&self, tenant: TenantId, ids: &[ObjectId]) -> Result<Vec<DirectoryObject>, StoreError>;
     /// Lookup through the unique-key table (`DirectoryObject::unique_keys`): namespaces
     /// "upn" (lowercased), "appId", "spAppId", "identifierUri" (lowercased).
     async fn find_by_unique_key(
@@ -105,14 +101,9 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, tenant: TenantId, changes: &ChangeSet) -> Result<(), StoreError>;
 
     // --- signing keys -------------------------------------------------------------------
-    async fn list_signing_keys(&self, tenant: TenantId)
-    -> Result<Vec<StoredSigningKey>, StoreError>;
+    async fn list_signing_keys(&self, tenant: TenantId) -> Result<Vec<StoredSigningKey>, StoreError>;
     /// Insert or replace by `kid`; bumps the tenant version.
-    async fn put_signing_key(
-        &self,
-        tenant: TenantId,
-        key: &StoredSigningKey,
-    ) -> Result<(), StoreError>;
+    async fn put_signing_key(&self, tenant: TenantId, key: &StoredSigningKey) -> Result<(), StoreError>;
     async fn delete_signing_key(&self, tenant: TenantId, kid: &str) -> Result<(), StoreError>;
 
     // --- replay protection ----------------------------------------------------------------

@@ -4,6 +4,8 @@
 //! token endpoint and the Graph API as a client would.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test support starts its manual clock at real time and reads the test database URL.
+#![allow(clippy::disallowed_methods)]
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -115,13 +117,27 @@ impl TestServer {
     }
 
     /// Builds a server over an existing store (a "restart"); bootstraps only when `t` is None.
-    pub async fn with_store_and_kek(store: Arc<dyn Store>, kek: Arc<Kek>, clock: Arc<ManualClock>, t: Option<TenantCreds>) -> TestServer {
+    pub async fn with_store_and_kek(
+        store: Arc<dyn Store>,
+        kek: Arc<Kek>,
+        clock: Arc<ManualClock>,
+        t: Option<TenantCreds>,
+    ) -> TestServer {
         let kek_copy = Kek::from_bytes(kek.to_bytes().expose()).unwrap();
         let core = Core::new(store, clock.clone(), Arc::new(SystemRandom::new()), kek_copy, fast_config());
         let t = match t {
             Some(t) => t,
             None => {
-                let creds = core.create_tenant(NewTenant { display_name: "Contoso".into(), domain: Some(format!("contoso-{}.ostiary.test", &uuid::Uuid::new_v4().simple().to_string()[..8])) }).await.unwrap();
+                let creds = core
+                    .create_tenant(NewTenant {
+                        display_name: "Contoso".into(),
+                        domain: Some(format!(
+                            "contoso-{}.ostiary.test",
+                            &uuid::Uuid::new_v4().simple().to_string()[..8]
+                        )),
+                    })
+                    .await
+                    .unwrap();
                 TenantCreds::from(&creds)
             }
         };
@@ -136,8 +152,11 @@ impl TestServer {
     }
 
     pub async fn create_tenant(&self, name: &str) -> TenantCreds {
-        let domain = format!("{}-{}.ostiary.test", name.to_lowercase(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        TenantCreds::from(&self.core.create_tenant(NewTenant { display_name: name.into(), domain: Some(domain) }).await.unwrap())
+        let domain =
+            format!("{}-{}.ostiary.test", name.to_lowercase(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        TenantCreds::from(
+            &self.core.create_tenant(NewTenant { display_name: name.into(), domain: Some(domain) }).await.unwrap(),
+        )
     }
 
     pub async fn request(&self, req: Request<Body>) -> Resp {
@@ -168,7 +187,12 @@ impl TestServer {
     pub async fn token_for(&self, tenant: &str, client_id: &str, secret: &str, scope: &str) -> Resp {
         self.post_form(
             &format!("/{tenant}/oauth2/v2.0/token"),
-            &[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", secret), ("scope", scope)],
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+                ("scope", scope),
+            ],
             &[],
         )
         .await
@@ -190,8 +214,18 @@ impl TestServer {
         self.graph_with(method, path, token, body, &[]).await
     }
 
-    pub async fn graph_with(&self, method: &str, path: &str, token: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
-        let mut b = Request::builder().method(method).uri(format!("/v1.0{path}")).header("authorization", format!("Bearer {token}"));
+    pub async fn graph_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("/v1.0{path}"))
+            .header("authorization", format!("Bearer {token}"));
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
@@ -229,7 +263,9 @@ pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<(), String> {
 /// A fresh store for a test: a new PostgreSQL database if configured, else in-memory SQLite.
 pub async fn fresh_store() -> Arc<dyn Store> {
     match std::env::var("OSTIARY_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Arc::new(ostiary_store_postgres::PostgresStore::connect(&fresh_pg_database(&url).await).await.unwrap()),
+        Ok(url) if !url.is_empty() => {
+            Arc::new(ostiary_store_postgres::PostgresStore::connect(&fresh_pg_database(&url).await).await.unwrap())
+        }
         _ => Arc::new(ostiary_store_sqlite::SqliteStore::open_in_memory().await.unwrap()),
     }
 }

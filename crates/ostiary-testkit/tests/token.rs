@@ -1,6 +1,6 @@
 //! Token endpoint, discovery, JWKS and signing-key behaviour, driven over HTTP in-process.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 use axum::http::StatusCode;
 use ostiary_crypto::jws::{Alg, SigningKey};
@@ -47,7 +47,12 @@ async fn fixture(ts: &TestServer, cert: Option<&SigningKey>) -> Fixture {
     let sp = ts.graph("POST", "/servicePrincipals", &tok, Some(json!({"appId": client_app_id}))).await;
     assert_eq!(sp.status, StatusCode::CREATED);
     let pw = ts
-        .graph("POST", &format!("/applications/{client_app_object}/addPassword"), &tok, Some(json!({"passwordCredential": {"displayName": "ci"}})))
+        .graph(
+            "POST",
+            &format!("/applications/{client_app_object}/addPassword"),
+            &tok,
+            Some(json!({"passwordCredential": {"displayName": "ci"}})),
+        )
         .await;
     assert_eq!(pw.status, StatusCode::OK, "{}", pw.text);
     Fixture {
@@ -65,9 +70,14 @@ async fn fixture(ts: &TestServer, cert: Option<&SigningKey>) -> Fixture {
 async fn grant(ts: &TestServer, f: &Fixture) {
     let tok = ts.admin_token().await;
     let r = ts
-        .graph("POST", &format!("/servicePrincipals/{}/appRoleAssignedTo", f.api_sp), &tok, Some(json!({
-            "principalId": f.client_sp, "resourceId": f.api_sp, "appRoleId": f.role_id
-        })))
+        .graph(
+            "POST",
+            &format!("/servicePrincipals/{}/appRoleAssignedTo", f.api_sp),
+            &tok,
+            Some(json!({
+                "principalId": f.client_sp, "resourceId": f.api_sp, "appRoleId": f.role_id
+            })),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
@@ -142,7 +152,8 @@ async fn token_without_assignment_has_no_roles_and_appid_scope_works() {
 async fn basic_auth_domain_tenant_and_unknown_params() {
     let ts = TestServer::new().await;
     let f = fixture(&ts, None).await;
-    let basic = format!("Basic {}", ostiary_crypto::b64::std_encode(format!("{}:{}", f.client_app_id, f.secret).as_bytes()));
+    let basic =
+        format!("Basic {}", ostiary_crypto::b64::std_encode(format!("{}:{}", f.client_app_id, f.secret).as_bytes()));
     let r = ts
         .post_form(
             &format!("/{}/oauth2/v2.0/token", ts.t.domain.to_uppercase()),
@@ -195,14 +206,22 @@ async fn token_errors_are_entra_shaped() {
     assert_oauth_error(&r, StatusCode::BAD_REQUEST, "invalid_request", 900144);
 
     let r = ts
-        .post_form(&format!("/{tid}/oauth2/v2.0/token"), &[("grant_type", "password"), ("client_id", &f.client_app_id)], &[])
+        .post_form(
+            &format!("/{tid}/oauth2/v2.0/token"),
+            &[("grant_type", "password"), ("client_id", &f.client_app_id)],
+            &[],
+        )
         .await;
     assert_oauth_error(&r, StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003);
 
     let r = ts
         .post_form(
             &format!("/{tid}/oauth2/v2.0/token"),
-            &[("grant_type", "client_credentials"), ("grant_type", "client_credentials"), ("client_id", &f.client_app_id)],
+            &[
+                ("grant_type", "client_credentials"),
+                ("grant_type", "client_credentials"),
+                ("client_id", &f.client_app_id),
+            ],
             &[],
         )
         .await;
@@ -210,7 +229,11 @@ async fn token_errors_are_entra_shaped() {
 
     // A public-client style request without credentials.
     let r = ts
-        .post_form(&format!("/{tid}/oauth2/v2.0/token"), &[("grant_type", "client_credentials"), ("client_id", &f.client_app_id), ("scope", &scope)], &[])
+        .post_form(
+            &format!("/{tid}/oauth2/v2.0/token"),
+            &[("grant_type", "client_credentials"), ("client_id", &f.client_app_id), ("scope", &scope)],
+            &[],
+        )
         .await;
     assert_oauth_error(&r, StatusCode::UNAUTHORIZED, "invalid_client", 7000218);
 
@@ -234,7 +257,11 @@ async fn correlation_id_echoes_client_request_id() {
     let ts = TestServer::new().await;
     let cid = "3f0e7a52-5a7e-4a5b-9c1d-2b6f6c7d8e9f";
     let r = ts
-        .post_form(&format!("/{}/oauth2/v2.0/token", ts.t.tenant_id), &[("grant_type", "client_credentials")], &[("client-request-id", cid)])
+        .post_form(
+            &format!("/{}/oauth2/v2.0/token", ts.t.tenant_id),
+            &[("grant_type", "client_credentials")],
+            &[("client-request-id", cid)],
+        )
         .await;
     assert_eq!(r.json["correlation_id"], cid);
     assert_eq!(r.headers.get("client-request-id").unwrap(), cid);
@@ -248,9 +275,16 @@ async fn expired_secret_is_7000222_and_disabled_sp_is_refused() {
     let f = fixture(&ts, None).await;
     let tok = ts.admin_token().await;
     let scope = format!("{}/.default", f.identifier);
-    let end = (OffsetDateTime::now_utc() + Duration::hours(1)).format(&time::format_description::well_known::Rfc3339).unwrap();
+    let end = (OffsetDateTime::now_utc() + Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
     let pw = ts
-        .graph("POST", &format!("/applications/{}/addPassword", f.client_app_object), &tok, Some(json!({"passwordCredential": {"displayName": "short", "endDateTime": end}})))
+        .graph(
+            "POST",
+            &format!("/applications/{}/addPassword", f.client_app_object),
+            &tok,
+            Some(json!({"passwordCredential": {"displayName": "short", "endDateTime": end}})),
+        )
         .await;
     assert_eq!(pw.status, StatusCode::OK, "{}", pw.text);
     let short = pw.json["secretText"].as_str().unwrap().to_string();
@@ -260,7 +294,9 @@ async fn expired_secret_is_7000222_and_disabled_sp_is_refused() {
     assert_oauth_error(&r, StatusCode::UNAUTHORIZED, "invalid_client", 7000222);
 
     let tok = ts.admin_token().await;
-    let r = ts.graph("PATCH", &format!("/servicePrincipals/{}", f.client_sp), &tok, Some(json!({"accountEnabled": false}))).await;
+    let r = ts
+        .graph("PATCH", &format!("/servicePrincipals/{}", f.client_sp), &tok, Some(json!({"accountEnabled": false})))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let r = ts.token_for(&ts.t.tenant_id, &f.client_app_id, &f.secret, &scope).await;
     assert_oauth_error(&r, StatusCode::BAD_REQUEST, "unauthorized_client", 7000112);
@@ -290,7 +326,8 @@ async fn assertion_token(ts: &TestServer, f: &Fixture, assertion: &str, with_cli
 async fn private_key_jwt_rs256_x5t_and_ps256_x5t_s256() {
     let ts = TestServer::new().await;
     let now = OffsetDateTime::now_utc();
-    let (rsa, pkcs8) = SigningKey::generate(Alg::RS256, "client cert", now - Duration::hours(1), now + Duration::days(30)).unwrap();
+    let (rsa, pkcs8) =
+        SigningKey::generate(Alg::RS256, "client cert", now - Duration::hours(1), now + Duration::days(30)).unwrap();
     // The same RSA key signing with PSS, as MSAL does with a public certificate.
     let pss = SigningKey::from_parts(Alg::PS256, pkcs8.expose(), rsa.cert_der().to_vec()).unwrap();
     let f = fixture(&ts, Some(&rsa)).await;
@@ -300,7 +337,14 @@ async fn private_key_jwt_rs256_x5t_and_ps256_x5t_s256() {
     let sha256 = ostiary_crypto::b64::url_encode(&ostiary_crypto::digest::sha256(rsa.cert_der()));
 
     // RS256 with x5t (padded thumbprint, empty x5c, as MSAL's thumbprint mode sends).
-    let a = assertion(&rsa, json!({"alg": "RS256", "typ": "JWT", "x5t": format!("{sha1}="), "x5c": []}), &aud, &f.client_app_id, 600, "jti-1");
+    let a = assertion(
+        &rsa,
+        json!({"alg": "RS256", "typ": "JWT", "x5t": format!("{sha1}="), "x5c": []}),
+        &aud,
+        &f.client_app_id,
+        600,
+        "jti-1",
+    );
     let r = assertion_token(&ts, &f, &a, true).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let c = jwt_claims(r.json["access_token"].as_str().unwrap());
@@ -312,7 +356,14 @@ async fn private_key_jwt_rs256_x5t_and_ps256_x5t_s256() {
     assert_oauth_error(&r, StatusCode::UNAUTHORIZED, "invalid_client", 700027);
 
     // PS256 with x5t#S256 (what MSAL sends with a public certificate), no client_id in the body.
-    let a = assertion(&pss, json!({"alg": "PS256", "typ": "JWT", "x5t#S256": sha256}), &aud, &f.client_app_id, 600, "jti-2");
+    let a = assertion(
+        &pss,
+        json!({"alg": "PS256", "typ": "JWT", "x5t#S256": sha256}),
+        &aud,
+        &f.client_app_id,
+        600,
+        "jti-2",
+    );
     let r = assertion_token(&ts, &f, &a, false).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
@@ -326,7 +377,8 @@ async fn private_key_jwt_rs256_x5t_and_ps256_x5t_s256() {
 async fn private_key_jwt_rejections() {
     let ts = TestServer::new().await;
     let now = OffsetDateTime::now_utc();
-    let (rsa, _) = SigningKey::generate(Alg::RS256, "client cert", now - Duration::hours(1), now + Duration::days(30)).unwrap();
+    let (rsa, _) =
+        SigningKey::generate(Alg::RS256, "client cert", now - Duration::hours(1), now + Duration::days(30)).unwrap();
     let f = fixture(&ts, Some(&rsa)).await;
     let aud = format!("https://ostiary.test/{}/oauth2/v2.0/token", ts.t.tenant_id);
     let sha1 = ostiary_crypto::b64::url_encode(&ostiary_crypto::digest::sha1(rsa.cert_der()));
@@ -339,17 +391,29 @@ async fn private_key_jwt_rejections() {
     let a = assertion(&rsa, hdr.clone(), &aud, &f.client_app_id, -3600, "a2");
     assert_oauth_error(&assertion_token(&ts, &f, &a, true).await, StatusCode::UNAUTHORIZED, "invalid_client", 700024);
     // Signed by an unregistered key that claims the registered thumbprint.
-    let (other, _) = SigningKey::generate(Alg::RS256, "other", now - Duration::hours(1), now + Duration::days(1)).unwrap();
+    let (other, _) =
+        SigningKey::generate(Alg::RS256, "other", now - Duration::hours(1), now + Duration::days(1)).unwrap();
     let a = assertion(&other, hdr.clone(), &aud, &f.client_app_id, 600, "a3");
     assert_oauth_error(&assertion_token(&ts, &f, &a, true).await, StatusCode::UNAUTHORIZED, "invalid_client", 700027);
     // Unknown thumbprint.
-    let a = assertion(&rsa, json!({"alg": "RS256", "x5t": ostiary_crypto::b64::url_encode(&[7u8; 20])}), &aud, &f.client_app_id, 600, "a4");
+    let a = assertion(
+        &rsa,
+        json!({"alg": "RS256", "x5t": ostiary_crypto::b64::url_encode(&[7u8; 20])}),
+        &aud,
+        &f.client_app_id,
+        600,
+        "a4",
+    );
     assert_oauth_error(&assertion_token(&ts, &f, &a, true).await, StatusCode::UNAUTHORIZED, "invalid_client", 700027);
     // iss/sub not the client.
     let a = assertion(&rsa, hdr.clone(), &aud, &uuid::Uuid::new_v4().to_string(), 600, "a5");
     assert_eq!(assertion_token(&ts, &f, &a, true).await.json["error"], "invalid_client");
     // alg none and garbage.
-    let none = format!("{}.{}.", ostiary_crypto::b64::url_encode(br#"{"alg":"none"}"#), ostiary_crypto::b64::url_encode(b"{}"));
+    let none = format!(
+        "{}.{}.",
+        ostiary_crypto::b64::url_encode(br#"{"alg":"none"}"#),
+        ostiary_crypto::b64::url_encode(b"{}")
+    );
     assert_eq!(assertion_token(&ts, &f, &none, true).await.json["error"], "invalid_client");
     assert_eq!(assertion_token(&ts, &f, "not.a.jwt", true).await.json["error"], "invalid_client");
     // The valid one still works afterwards.
@@ -396,7 +460,12 @@ async fn es256_resource_gets_es256_tokens() {
     let f = fixture(&ts, None).await;
     let tok = ts.admin_token().await;
     let r = ts
-        .graph("PATCH", &format!("/applications(appId='{}')", f.api_app_id), &tok, Some(json!({"api": {"accessTokenSigningAlgorithm": "ES256"}})))
+        .graph(
+            "PATCH",
+            &format!("/applications(appId='{}')", f.api_app_id),
+            &tok,
+            Some(json!({"api": {"accessTokenSigningAlgorithm": "ES256"}})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let r = ts.token_for(&ts.t.tenant_id, &f.client_app_id, &f.secret, &format!("{}/.default", f.identifier)).await;
@@ -404,7 +473,14 @@ async fn es256_resource_gets_es256_tokens() {
     let at = r.json["access_token"].as_str().unwrap();
     assert_eq!(jwt_header(at)["alg"], "ES256");
     verify_with_jwks(at, &jwks(&ts).await).unwrap();
-    let r = ts.graph("PATCH", &format!("/applications(appId='{}')", f.api_app_id), &tok, Some(json!({"api": {"accessTokenSigningAlgorithm": "HS256"}}))).await;
+    let r = ts
+        .graph(
+            "PATCH",
+            &format!("/applications(appId='{}')", f.api_app_id),
+            &tok,
+            Some(json!({"api": {"accessTokenSigningAlgorithm": "HS256"}})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
@@ -484,6 +560,7 @@ async fn tokens_of_one_tenant_do_not_work_in_another() {
     let parts: Vec<&str> = a.split('.').collect();
     let mut claims = jwt_claims(&a);
     claims["tid"] = json!(other.tenant_id);
-    let forged = format!("{}.{}.{}", parts[0], ostiary_crypto::b64::url_encode(claims.to_string().as_bytes()), parts[2]);
+    let forged =
+        format!("{}.{}.{}", parts[0], ostiary_crypto::b64::url_encode(claims.to_string().as_bytes()), parts[2]);
     assert_eq!(ts.graph("GET", "/users", &forged, None).await.status, StatusCode::UNAUTHORIZED);
 }

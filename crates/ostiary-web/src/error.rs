@@ -74,13 +74,25 @@ impl GraphErr {
         Self::from(DirError::NotFound(what.to_string()))
     }
     pub fn segment(seg: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "BadRequest", format!("Resource not found for the segment '{}'.", ostiary_oauth::error::sanitize(seg)))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("Resource not found for the segment '{}'.", ostiary_oauth::error::sanitize(seg)),
+        )
     }
     pub fn method() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Request_BadRequest", "The HTTP method is not allowed on this resource.")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Request_BadRequest",
+            "The HTTP method is not allowed on this resource.",
+        )
     }
     pub fn too_large() -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Request_EntityTooLarge", "The request body is larger than the allowed 1 MB.")
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request_EntityTooLarge",
+            "The request body is larger than the allowed 1 MB.",
+        )
     }
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message)
@@ -89,7 +101,15 @@ impl GraphErr {
     pub fn render(&self, meta: &RequestMeta, now: time::OffsetDateTime) -> Response {
         let date = {
             let t = now.to_offset(time::UtcOffset::UTC);
-            format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
         };
         let mut inner = json!({ "date": date, "request-id": meta.request_id });
         if let Some(c) = &meta.client_request_id {

@@ -21,12 +21,8 @@ fn sane(v: &str) -> bool {
 
 pub async fn request_meta(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let request_id = state.core.new_uuid().to_string();
-    let client_request_id = req
-        .headers()
-        .get("client-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| sane(v))
-        .map(str::to_string);
+    let client_request_id =
+        req.headers().get("client-request-id").and_then(|v| v.to_str().ok()).filter(|v| sane(v)).map(str::to_string);
     let meta = RequestMeta {
         correlation_id: client_request_id.clone().unwrap_or_else(|| request_id.clone()),
         request_id: request_id.clone(),

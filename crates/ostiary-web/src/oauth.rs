@@ -64,7 +64,11 @@ pub async fn openid_configuration(
 }
 
 /// `GET /{tenant}/discovery/v2.0/keys`: pre-rendered per tenant.
-pub async fn jwks(State(st): State<AppState>, Path(tenant): Path<String>, Extension(meta): Extension<RequestMeta>) -> Response {
+pub async fn jwks(
+    State(st): State<AppState>,
+    Path(tenant): Path<String>,
+    Extension(meta): Extension<RequestMeta>,
+) -> Response {
     let core = &st.core;
     let id = match core.resolve_tenant(&tenant).await {
         Ok(id) => id,
@@ -96,10 +100,9 @@ pub async fn token(
 ) -> Response {
     let core = &st.core;
     let fail = |e: OAuthError| oauth_error(&e, &meta, core.now());
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")));
+    let is_form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    });
     if !is_form {
         return fail(OAuthError::invalid_request(
             900561,

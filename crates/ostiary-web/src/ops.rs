@@ -49,9 +49,11 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
         }
     }
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks }))).into_response()
+    (status, axum::Json(json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks })))
+        .into_response()
 }
 
 pub async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "not_found", "error_description": "No such endpoint." }))).into_response()
+    (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "not_found", "error_description": "No such endpoint." })))
+        .into_response()
 }

@@ -106,7 +106,8 @@ impl Config {
         };
         let listen = serve.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
         let default_host = if listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { listen.ip().to_string() };
-        let default_host = if listen.is_ipv6() && !listen.ip().is_unspecified() { format!("[{default_host}]") } else { default_host };
+        let default_host =
+            if listen.is_ipv6() && !listen.ip().is_unspecified() { format!("[{default_host}]") } else { default_host };
         let public_url = serve
             .public_url
             .clone()
@@ -115,7 +116,9 @@ impl Config {
             .trim_end_matches('/')
             .to_string();
         if !public_url.starts_with("https://") {
-            return Err(ConfigError::Invalid("public_url must be https:// (Microsoft clients refuse plain http authorities)".into()));
+            return Err(ConfigError::Invalid(
+                "public_url must be https:// (Microsoft clients refuse plain http authorities)".into(),
+            ));
         }
         let log_format = serve.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into());
         if log_format != "text" && log_format != "json" {
@@ -135,7 +138,9 @@ impl Config {
         }
         let password = file.password.unwrap_or(PasswordConfig { memory_kib: 65536, iterations: 3, parallelism: 4 });
         if password.memory_kib < 7168 || password.iterations < 1 || password.parallelism < 1 {
-            return Err(ConfigError::Invalid("password parameters below the minimum (7 MiB, 1 iteration, 1 lane)".into()));
+            return Err(ConfigError::Invalid(
+                "password parameters below the minimum (7 MiB, 1 iteration, 1 lane)".into(),
+            ));
         }
         Ok(Config {
             data_dir: store.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./ostiary-data")),

@@ -98,12 +98,15 @@ fn main() -> ExitCode {
     rt.block_on(run(cli))
 }
 
+#[allow(clippy::disallowed_methods, reason = "the binary reads its environment")]
 async fn run(cli: Cli) -> ExitCode {
     let env_kek = std::env::var("OSTIARY_KEK").ok().filter(|k| !k.is_empty());
     let result = match cli.command {
         Command::Serve(args) => serve::serve(&cli.store, &args, env_kek).await,
         Command::Migrate => runtime::migrate(&cli.store, env_kek).await,
-        Command::Tenant { cmd: TenantCmd::Create { name, domain } } => runtime::tenant_create(&cli.store, env_kek, name, domain).await,
+        Command::Tenant { cmd: TenantCmd::Create { name, domain } } => {
+            runtime::tenant_create(&cli.store, env_kek, name, domain).await
+        }
         Command::Tenant { cmd: TenantCmd::List } => runtime::tenant_list(&cli.store, env_kek).await,
         Command::Keys { cmd: KeysCmd::Rotate { tenant, overlap_secs } } => {
             runtime::keys_rotate(&cli.store, env_kek, tenant, overlap_secs).await

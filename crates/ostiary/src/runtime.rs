@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods, reason = "the one real clock")]
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
     }
@@ -107,13 +108,15 @@ pub fn load_kek(cfg: &Config, create: bool) -> Result<Kek, AppError> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     if let Some(k) = &cfg.kek {
-        let bytes = b64.decode(k.trim()).map_err(|_| AppError::Usage("OSTIARY_KEK must be base64 of 32 bytes".into()))?;
+        let bytes =
+            b64.decode(k.trim()).map_err(|_| AppError::Usage("OSTIARY_KEK must be base64 of 32 bytes".into()))?;
         return Kek::from_bytes(&bytes).map_err(|_| AppError::Usage("OSTIARY_KEK must be base64 of 32 bytes".into()));
     }
     let path = cfg.data_dir.join("kek.key");
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let bytes = b64.decode(text.trim()).map_err(|_| AppError::Other(format!("{} is corrupt", path.display())))?;
+            let bytes =
+                b64.decode(text.trim()).map_err(|_| AppError::Other(format!("{} is corrupt", path.display())))?;
             Kek::from_bytes(&bytes).map_err(|_| AppError::Other(format!("{} is corrupt", path.display())))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
@@ -123,7 +126,10 @@ pub fn load_kek(cfg: &Config, create: bool) -> Result<Kek, AppError> {
             Ok(kek)
         }
         Err(e) => Err(io_err(
-            &format!("cannot read the key-encryption key {} (set OSTIARY_KEK or use the data dir of the server)", path.display()),
+            &format!(
+                "cannot read the key-encryption key {} (set OSTIARY_KEK or use the data dir of the server)",
+                path.display()
+            ),
             e,
         )),
     }
@@ -157,7 +163,12 @@ pub async fn require_current_schema(store: &dyn Store) -> Result<(), AppError> {
 }
 
 /// Opens everything a store-level command needs.
-pub async fn open_core(store_args: &StoreArgs, serve_args: &ServeArgs, env_kek: Option<String>, create_kek: bool) -> Result<(Config, Arc<Core>), AppError> {
+pub async fn open_core(
+    store_args: &StoreArgs,
+    serve_args: &ServeArgs,
+    env_kek: Option<String>,
+    create_kek: bool,
+) -> Result<(Config, Arc<Core>), AppError> {
     let cfg = Config::load(store_args, serve_args, env_kek)?;
     let store = open_store(&cfg).await?;
     require_current_schema(store.as_ref()).await?;
@@ -192,7 +203,12 @@ pub async fn migrate(store_args: &StoreArgs, env_kek: Option<String>) -> Result<
     Ok(())
 }
 
-pub async fn tenant_create(store_args: &StoreArgs, env_kek: Option<String>, name: String, domain: Option<String>) -> Result<(), AppError> {
+pub async fn tenant_create(
+    store_args: &StoreArgs,
+    env_kek: Option<String>,
+    name: String,
+    domain: Option<String>,
+) -> Result<(), AppError> {
     let (cfg, core) = open_core(store_args, &ServeArgs::default(), env_kek, false).await?;
     let creds = core
         .create_tenant(NewTenant { display_name: name, domain })
@@ -220,7 +236,12 @@ async fn tenants_for(core: &Core, tenant: Option<String>) -> Result<Vec<TenantId
     }
 }
 
-pub async fn keys_rotate(store_args: &StoreArgs, env_kek: Option<String>, tenant: Option<String>, overlap: Option<i64>) -> Result<(), AppError> {
+pub async fn keys_rotate(
+    store_args: &StoreArgs,
+    env_kek: Option<String>,
+    tenant: Option<String>,
+    overlap: Option<i64>,
+) -> Result<(), AppError> {
     let (_, core) = open_core(store_args, &ServeArgs::default(), env_kek, false).await?;
     let overlap = overlap.map(time::Duration::seconds).unwrap_or(core.config.key_rotation_overlap);
     if overlap.is_negative() {
@@ -233,7 +254,11 @@ pub async fn keys_rotate(store_args: &StoreArgs, env_kek: Option<String>, tenant
     Ok(())
 }
 
-pub async fn keys_list(store_args: &StoreArgs, env_kek: Option<String>, tenant: Option<String>) -> Result<(), AppError> {
+pub async fn keys_list(
+    store_args: &StoreArgs,
+    env_kek: Option<String>,
+    tenant: Option<String>,
+) -> Result<(), AppError> {
     let (_, core) = open_core(store_args, &ServeArgs::default(), env_kek, false).await?;
     for t in tenants_for(&core, tenant).await? {
         for k in core.store.list_signing_keys(t).await? {

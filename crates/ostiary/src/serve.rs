@@ -26,15 +26,22 @@ fn init_tracing(format: &str) {
 
 /// Loads the dev CA from the data dir or creates it, then issues a fresh server certificate for
 /// the listener's names. Returns (cert chain PEM, key PEM).
+#[allow(clippy::disallowed_methods, reason = "certificate validity is wall-clock time")]
 fn dev_tls(cfg: &Config) -> Result<(String, String), AppError> {
     let ca_path = cfg.data_dir.join("dev-ca.pem");
     let key_path = cfg.data_dir.join("dev-ca.key");
     let now = OffsetDateTime::now_utc();
     let ca = match (std::fs::read_to_string(&ca_path), std::fs::read_to_string(&key_path)) {
-        (Ok(cert_pem), Ok(key_pem)) => ostiary_crypto::tls::DevCa { cert_pem, key_pem: ostiary_crypto::secret::Secret::new(key_pem) },
+        (Ok(cert_pem), Ok(key_pem)) => {
+            ostiary_crypto::tls::DevCa { cert_pem, key_pem: ostiary_crypto::secret::Secret::new(key_pem) }
+        }
         _ => {
-            let ca = ostiary_crypto::tls::generate_dev_ca("Ostiary Development CA", now - Duration::hours(1), now + Duration::days(3650))
-                .map_err(|e| AppError::Other(format!("cannot create the development CA: {e}")))?;
+            let ca = ostiary_crypto::tls::generate_dev_ca(
+                "Ostiary Development CA",
+                now - Duration::hours(1),
+                now + Duration::days(3650),
+            )
+            .map_err(|e| AppError::Other(format!("cannot create the development CA: {e}")))?;
             write_private(&key_path, ca.key_pem.expose().as_bytes())?;
             std::fs::write(&ca_path, &ca.cert_pem).map_err(|e| io_err("cannot write dev-ca.pem", e))?;
             tracing::info!(path = %ca_path.display(), "created development CA (give this file to clients)");
@@ -50,12 +57,15 @@ fn dev_tls(cfg: &Config) -> Result<(String, String), AppError> {
         match host.parse::<IpAddr>() {
             Ok(ip) if !ips.contains(&ip) => ips.push(ip),
             Ok(_) => {}
-            Err(_) if !host.is_empty() && !host.starts_with('[') && !dns.iter().any(|d| d == host) => dns.push(host.to_string()),
+            Err(_) if !host.is_empty() && !host.starts_with('[') && !dns.iter().any(|d| d == host) => {
+                dns.push(host.to_string())
+            }
             Err(_) => {}
         }
     }
-    let (cert, key) = ostiary_crypto::tls::issue_server_cert(&ca, &dns, &ips, now - Duration::hours(1), now + Duration::days(90))
-        .map_err(|e| AppError::Other(format!("cannot issue the server certificate: {e}")))?;
+    let (cert, key) =
+        ostiary_crypto::tls::issue_server_cert(&ca, &dns, &ips, now - Duration::hours(1), now + Duration::days(90))
+            .map_err(|e| AppError::Other(format!("cannot issue the server certificate: {e}")))?;
     Ok((format!("{cert}{}", ca.cert_pem), key.expose().clone()))
 }
 
@@ -65,7 +75,8 @@ fn rustls_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig, 
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| AppError::Other(format!("invalid TLS certificate: {e}")))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| AppError::Other(format!("invalid TLS key: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| AppError::Other(format!("invalid TLS key: {e}")))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -141,7 +152,8 @@ pub async fn serve(store_args: &StoreArgs, args: &ServeArgs, env_kek: Option<Str
     let app = ostiary_web::router(ostiary_web::AppState { core: core.clone() });
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_signal(handle.clone()));
-    let listener = std::net::TcpListener::bind(cfg.listen).map_err(|e| io_err(&format!("cannot listen on {}", cfg.listen), e))?;
+    let listener =
+        std::net::TcpListener::bind(cfg.listen).map_err(|e| io_err(&format!("cannot listen on {}", cfg.listen), e))?;
     listener.set_nonblocking(true).map_err(|e| io_err("listener", e))?;
     tracing::info!(
         listen = %cfg.listen,

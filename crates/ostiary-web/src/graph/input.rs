@@ -11,15 +11,17 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 fn required<T>(v: Option<T>, prop: &str, resource: &str) -> Result<T, GraphErr> {
-    v.ok_or_else(|| GraphErr::bad(format!("Property '{prop}' is required when creating a resource of type '{resource}'.")))
+    v.ok_or_else(|| {
+        GraphErr::bad(format!("Property '{prop}' is required when creating a resource of type '{resource}'."))
+    })
 }
 
 pub fn parse_time(v: Option<&str>, prop: &str) -> Result<Option<OffsetDateTime>, GraphErr> {
     match v {
         None => Ok(None),
-        Some(s) => OffsetDateTime::parse(s, &Rfc3339)
-            .map(Some)
-            .map_err(|_| GraphErr::bad(format!("Invalid value specified for property '{prop}': not an ISO 8601 date-time."))),
+        Some(s) => OffsetDateTime::parse(s, &Rfc3339).map(Some).map_err(|_| {
+            GraphErr::bad(format!("Invalid value specified for property '{prop}': not an ISO 8601 date-time."))
+        }),
     }
 }
 
@@ -100,7 +102,8 @@ pub fn apply_user_update(u: &mut m::User, p: api::UserUpdate) -> Result<Option<S
 
 pub fn group_from_create(c: api::GroupCreate) -> Result<(m::Group, Vec<ObjectId>), GraphErr> {
     const T: &str = "microsoft.graph.group";
-    let members = c.members_bind.unwrap_or_default().iter().map(|u| object_id_from_ref(u)).collect::<Result<Vec<_>, _>>()?;
+    let members =
+        c.members_bind.unwrap_or_default().iter().map(|u| object_id_from_ref(u)).collect::<Result<Vec<_>, _>>()?;
     if c.owners_bind.as_ref().is_some_and(|o| !o.is_empty()) {
         return Err(GraphErr::bad("owners@odata.bind is not supported yet."));
     }
@@ -118,7 +121,9 @@ pub fn group_from_create(c: api::GroupCreate) -> Result<(m::Group, Vec<ObjectId>
         created_date_time: placeholder_time(),
     };
     if g.mail_enabled && !g.group_types.iter().any(|t| t == "Unified") {
-        return Err(GraphErr::bad("Mail-enabled security groups and distribution lists cannot be created through this API."));
+        return Err(GraphErr::bad(
+            "Mail-enabled security groups and distribution lists cannot be created through this API.",
+        ));
     }
     Ok((g, members))
 }
@@ -203,10 +208,16 @@ fn rra(r: api::RequiredResourceAccess) -> m::RequiredResourceAccess {
 }
 
 fn web(w: api::WebApplication) -> m::WebApplication {
-    m::WebApplication { redirect_uris: w.redirect_uris.unwrap_or_default(), logout_url: w.logout_url, home_page_url: w.home_page_url }
+    m::WebApplication {
+        redirect_uris: w.redirect_uris.unwrap_or_default(),
+        logout_url: w.logout_url,
+        home_page_url: w.home_page_url,
+    }
 }
 
-pub fn application_from_create(c: api::ApplicationCreate) -> Result<(m::Application, Vec<KeyCredentialInput>), GraphErr> {
+pub fn application_from_create(
+    c: api::ApplicationCreate,
+) -> Result<(m::Application, Vec<KeyCredentialInput>), GraphErr> {
     if c.password_credentials.as_ref().is_some_and(|p| !p.is_empty()) {
         return Err(GraphErr::bad("passwordCredentials cannot be set on create; use addPassword."));
     }
@@ -224,7 +235,9 @@ pub fn application_from_create(c: api::ApplicationCreate) -> Result<(m::Applicat
         key_credentials: vec![],
         web: c.web.map(web).unwrap_or_default(),
         spa: m::SpaApplication { redirect_uris: c.spa.and_then(|s| s.redirect_uris).unwrap_or_default() },
-        public_client: m::PublicClientApplication { redirect_uris: c.public_client.and_then(|s| s.redirect_uris).unwrap_or_default() },
+        public_client: m::PublicClientApplication {
+            redirect_uris: c.public_client.and_then(|s| s.redirect_uris).unwrap_or_default(),
+        },
         is_fallback_public_client: c.is_fallback_public_client,
         required_resource_access: c.required_resource_access.unwrap_or_default().into_iter().map(rra).collect(),
         tags: c.tags.unwrap_or_default(),
@@ -239,9 +252,14 @@ pub fn application_from_create(c: api::ApplicationCreate) -> Result<(m::Applicat
 #[allow(clippy::type_complexity)]
 pub fn application_update(
     p: api::ApplicationUpdate,
-) -> Result<(Option<Vec<KeyCredentialInput>>, Box<dyn FnOnce(&mut m::Application) -> Result<(), DirError> + Send>), GraphErr> {
+) -> Result<
+    (Option<Vec<KeyCredentialInput>>, Box<dyn FnOnce(&mut m::Application) -> Result<(), DirError> + Send>),
+    GraphErr,
+> {
     if p.password_credentials.is_some() {
-        return Err(GraphErr::bad("passwordCredentials cannot be updated with PATCH; use addPassword and removePassword."));
+        return Err(GraphErr::bad(
+            "passwordCredentials cannot be updated with PATCH; use addPassword and removePassword.",
+        ));
     }
     let keys = p.key_credentials.map(key_inputs).transpose()?;
     let patch = move |a: &mut m::Application| -> Result<(), DirError> {

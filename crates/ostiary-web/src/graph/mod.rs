@@ -59,7 +59,10 @@ impl Ctx<'_> {
             let text = e.to_string();
             if let Some(rest) = text.strip_prefix("unknown field `") {
                 let name = rest.split('`').next().unwrap_or("");
-                GraphErr::bad(format!("Invalid property '{}'. The property does not exist on the resource.", ostiary_oauth::error::sanitize(name)))
+                GraphErr::bad(format!(
+                    "Invalid property '{}'. The property does not exist on the resource.",
+                    ostiary_oauth::error::sanitize(name)
+                ))
             } else {
                 GraphErr::bad(format!("Invalid request body: {}", ostiary_oauth::error::sanitize(&text)))
             }
@@ -77,12 +80,12 @@ fn decode(seg: &str) -> String {
 
 /// `applications(appId='...')` → ("applications", Some("appId", "...")).
 fn key_segment(seg: &str) -> (String, Option<(String, String)>) {
-    if let Some((name, rest)) = seg.split_once('(') {
-        if let Some(inner) = rest.strip_suffix(')') {
-            let (k, v) = inner.split_once('=').unwrap_or(("id", inner));
-            let v = v.trim().trim_matches('\'').to_string();
-            return (name.to_string(), Some((k.trim().to_string(), v)));
-        }
+    if let Some((name, rest)) = seg.split_once('(')
+        && let Some(inner) = rest.strip_suffix(')')
+    {
+        let (k, v) = inner.split_once('=').unwrap_or(("id", inner));
+        let v = v.trim().trim_matches('\'').to_string();
+        return (name.to_string(), Some((k.trim().to_string(), v)));
     }
     (seg.to_string(), None)
 }
@@ -169,7 +172,10 @@ fn collection(ctx: &Ctx<'_>, page: Page<DirectoryObject>, path: &str, what: &str
         body.insert("@odata.count".into(), json!(c));
     }
     if let Some(next) = &page.next {
-        body.insert("@odata.nextLink".into(), json!(format!("{}/v1.0/{path}?{}", ctx.base(), ctx.opts.next_query(next))));
+        body.insert(
+            "@odata.nextLink".into(),
+            json!(format!("{}/v1.0/{path}?{}", ctx.base(), ctx.opts.next_query(next))),
+        );
     }
     body.insert("value".into(), Value::Array(values));
     Ok((StatusCode::OK, axum::Json(Value::Object(body))).into_response())
@@ -209,7 +215,12 @@ fn cast_kind(seg: Option<&&str>) -> Result<Option<ObjectKind>, GraphErr> {
     }
 }
 
-async fn related(ctx: &Ctx<'_>, relation: Relation, cast: Option<ObjectKind>, path: &str) -> Result<Response, GraphErr> {
+async fn related(
+    ctx: &Ctx<'_>,
+    relation: Relation,
+    cast: Option<ObjectKind>,
+    path: &str,
+) -> Result<Response, GraphErr> {
     let mut q: ListQuery = ctx.opts.list_query(cast)?;
     q.cast = cast;
     let page = ctx.core.list_related(&ctx.caller, relation, &q).await?;
@@ -225,7 +236,13 @@ fn only_get(ctx: &Ctx<'_>) -> Result<(), GraphErr> {
 }
 
 /// Shared handling of `/x/{id}/memberOf|transitiveMemberOf[/cast]`.
-async fn member_of(ctx: &Ctx<'_>, id: ObjectId, rel: &str, cast: Option<&&str>, path: &str) -> Result<Response, GraphErr> {
+async fn member_of(
+    ctx: &Ctx<'_>,
+    id: ObjectId,
+    rel: &str,
+    cast: Option<&&str>,
+    path: &str,
+) -> Result<Response, GraphErr> {
     only_get(ctx)?;
     let transitive = rel == "transitiveMemberOf";
     related(ctx, Relation::MemberOf { object: id, transitive }, cast_kind(cast)?, path).await
@@ -233,7 +250,12 @@ async fn member_of(ctx: &Ctx<'_>, id: ObjectId, rel: &str, cast: Option<&&str>, 
 
 /// Shared handling of `/x/{id}/appRoleAssignments[/{aid}]` (the object as principal) and
 /// `/servicePrincipals/{id}/appRoleAssignedTo[/{aid}]` (the object as resource).
-async fn role_assignments(ctx: &mut Ctx<'_>, id: ObjectId, as_principal: bool, rest: &[&str]) -> Result<Response, GraphErr> {
+async fn role_assignments(
+    ctx: &mut Ctx<'_>,
+    id: ObjectId,
+    as_principal: bool,
+    rest: &[&str],
+) -> Result<Response, GraphErr> {
     match (rest, ctx.method.clone()) {
         ([], Method::GET) => {
             let list = ctx.core.list_app_role_assignments(&ctx.caller, id, as_principal).await?;
@@ -401,7 +423,10 @@ async fn application_id(ctx: &Ctx<'_>, key: &(String, String)) -> Result<String,
     match key.0.as_str() {
         "appId" => Ok(ctx.core.find_application_by_app_id(&ctx.caller, &key.1).await?.id.to_string()),
         "id" => Ok(key.1.clone()),
-        other => Err(GraphErr::bad(format!("'{}' is not an alternate key of application.", ostiary_oauth::error::sanitize(other)))),
+        other => Err(GraphErr::bad(format!(
+            "'{}' is not an alternate key of application.",
+            ostiary_oauth::error::sanitize(other)
+        ))),
     }
 }
 
@@ -485,7 +510,11 @@ async fn applications(ctx: &mut Ctx<'_>, key: Option<(String, String)>, rest: &[
     }
 }
 
-async fn service_principals(ctx: &mut Ctx<'_>, key: Option<(String, String)>, rest: &[&str]) -> Result<Response, GraphErr> {
+async fn service_principals(
+    ctx: &mut Ctx<'_>,
+    key: Option<(String, String)>,
+    rest: &[&str],
+) -> Result<Response, GraphErr> {
     let (key, rest) = match (key, rest) {
         (Some(k), rest) => (Some(k), rest),
         (None, [first, more @ ..]) => (Some(("id".to_string(), (*first).to_string())), more),
@@ -533,7 +562,12 @@ async fn service_principals(ctx: &mut Ctx<'_>, key: Option<(String, String)>, re
     let id = match key.0.as_str() {
         "appId" => ctx.core.find_service_principal_by_app_id(&ctx.caller, &key.1).await?.id,
         "id" => parse_id(&key.1)?,
-        other => return Err(GraphErr::bad(format!("'{}' is not an alternate key of servicePrincipal.", ostiary_oauth::error::sanitize(other)))),
+        other => {
+            return Err(GraphErr::bad(format!(
+                "'{}' is not an alternate key of servicePrincipal.",
+                ostiary_oauth::error::sanitize(other)
+            )));
+        }
     };
     match rest {
         [] => match ctx.method {
@@ -616,11 +650,14 @@ async fn organization(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, Grap
         "verifiedDomains": [{ "name": t.initial_domain, "isDefault": true, "isInitial": true, "type": "Managed", "capabilities": "None" }],
     });
     match rest {
-        [] => Ok((StatusCode::OK, axum::Json(json!({
-            "@odata.context": format!("{}/v1.0/$metadata#organization", ctx.base()),
-            "value": [org],
-        })))
-        .into_response()),
+        [] => Ok((
+            StatusCode::OK,
+            axum::Json(json!({
+                "@odata.context": format!("{}/v1.0/$metadata#organization", ctx.base()),
+                "value": [org],
+            })),
+        )
+            .into_response()),
         [id] if *id == t.id.to_string() => Ok((StatusCode::OK, axum::Json(org)).into_response()),
         [id, ..] => Err(GraphErr::not_found(id)),
     }

@@ -16,12 +16,16 @@ pub struct QueryOptions {
 
 impl QueryOptions {
     pub fn parse(raw: Option<&str>, eventual: bool) -> Result<Self, GraphErr> {
-        let params: Vec<(String, String)> = raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+        let params: Vec<(String, String)> =
+            raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         let mut seen = std::collections::HashSet::new();
         for (k, _) in &params {
             let norm = k.trim_start_matches('$').to_ascii_lowercase();
             if !seen.insert(norm) {
-                return Err(GraphErr::bad(format!("Query option '{}' was specified more than once.", ostiary_oauth::error::sanitize(k))));
+                return Err(GraphErr::bad(format!(
+                    "Query option '{}' was specified more than once.",
+                    ostiary_oauth::error::sanitize(k)
+                )));
             }
         }
         Ok(QueryOptions { params, eventual })
@@ -29,17 +33,16 @@ impl QueryOptions {
 
     /// Graph accepts system options with or without `$` and in any case.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k.trim_start_matches('$').eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k.trim_start_matches('$').eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// `$select` names, if any.
     pub fn select(&self) -> Result<Option<Vec<String>>, GraphErr> {
         match self.get("select") {
             None => Ok(None),
-            Some(s) => ostiary_odata::parse_select(s).map(Some).map_err(|e| GraphErr::bad(format!("Invalid $select: {e}"))),
+            Some(s) => {
+                ostiary_odata::parse_select(s).map(Some).map_err(|e| GraphErr::bad(format!("Invalid $select: {e}")))
+            }
         }
     }
 
@@ -55,10 +58,13 @@ impl QueryOptions {
     /// Rejects options this resource does not support, so clients are not silently ignored.
     pub fn check_known(&self, allowed: &[&str]) -> Result<(), GraphErr> {
         for (k, _) in &self.params {
-            if let Some(name) = k.strip_prefix('$') {
-                if !allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
-                    return Err(GraphErr::unsupported(format!("Query option '${}' is not supported on this resource.", ostiary_oauth::error::sanitize(name))));
-                }
+            if let Some(name) = k.strip_prefix('$')
+                && !allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
+            {
+                return Err(GraphErr::unsupported(format!(
+                    "Query option '${}' is not supported on this resource.",
+                    ostiary_oauth::error::sanitize(name)
+                )));
             }
         }
         Ok(())
@@ -80,20 +86,26 @@ impl QueryOptions {
         }
         q.count = self.count_requested()?;
         if q.count && !self.eventual {
-            return Err(GraphErr::bad("$count is not currently supported without the ConsistencyLevel: eventual header."));
+            return Err(GraphErr::bad(
+                "$count is not currently supported without the ConsistencyLevel: eventual header.",
+            ));
         }
         if let Some(f) = self.get("filter") {
-            let expr = ostiary_odata::parse_filter(f).map_err(|e| GraphErr::bad(format!("Invalid filter clause: {e}")))?;
+            let expr =
+                ostiary_odata::parse_filter(f).map_err(|e| GraphErr::bad(format!("Invalid filter clause: {e}")))?;
             if filter::is_advanced(&expr) && !(self.eventual && q.count) {
                 return Err(GraphErr::unsupported(
                     "Unsupported Query. This filter needs the ConsistencyLevel: eventual header and $count=true (advanced query).",
                 ));
             }
-            q.filter = Some(filter::compile(&expr, kind).map_err(|e| GraphErr::bad(format!("Invalid filter clause: {e}")))?);
+            q.filter =
+                Some(filter::compile(&expr, kind).map_err(|e| GraphErr::bad(format!("Invalid filter clause: {e}")))?);
         }
         if let Some(s) = self.get("search") {
             if !self.eventual {
-                return Err(GraphErr::bad("Request with $search query parameter only works with the ConsistencyLevel: eventual header."));
+                return Err(GraphErr::bad(
+                    "Request with $search query parameter only works with the ConsistencyLevel: eventual header.",
+                ));
             }
             let term = ostiary_odata::parse_search(s).map_err(|e| GraphErr::bad(format!("Invalid $search: {e}")))?;
             let sf = search_filter(&term, kind)?;
@@ -107,10 +119,18 @@ impl QueryOptions {
                 let [name] = item.prop.0.as_slice() else {
                     return Err(GraphErr::bad("$orderby supports top-level properties only."));
                 };
-                let spec = filter::field(kind, name)
-                    .filter(|s| s.ty != FieldType::StringCollection)
-                    .ok_or_else(|| GraphErr::bad(format!("Sorting by '{}' is not supported.", ostiary_oauth::error::sanitize(name))))?;
-                q.order_by.push(SortKey { field: spec.name, ty: spec.ty, descending: item.dir == ostiary_odata::SortDir::Desc });
+                let spec =
+                    filter::field(kind, name).filter(|s| s.ty != FieldType::StringCollection).ok_or_else(|| {
+                        GraphErr::bad(format!(
+                            "Sorting by '{}' is not supported.",
+                            ostiary_oauth::error::sanitize(name)
+                        ))
+                    })?;
+                q.order_by.push(SortKey {
+                    field: spec.name,
+                    ty: spec.ty,
+                    descending: item.dir == ostiary_odata::SortDir::Desc,
+                });
             }
         }
         q.skip_token = self.get("skiptoken").map(str::to_string);
@@ -134,10 +154,14 @@ impl QueryOptions {
 fn search_filter(term: &SearchTerm, kind: Option<ObjectKind>) -> Result<Filter, GraphErr> {
     Ok(match term {
         SearchTerm::Property { prop, value } => {
-            let spec = filter::field(kind, prop)
-                .filter(|s| s.ty == FieldType::String)
-                .ok_or_else(|| GraphErr::bad(format!("Searching on '{}' is not supported.", ostiary_oauth::error::sanitize(prop))))?;
-            Filter::Like { operand: Operand::Field { name: spec.name, ty: spec.ty }, kind: LikeKind::Contains, value: value.clone() }
+            let spec = filter::field(kind, prop).filter(|s| s.ty == FieldType::String).ok_or_else(|| {
+                GraphErr::bad(format!("Searching on '{}' is not supported.", ostiary_oauth::error::sanitize(prop)))
+            })?;
+            Filter::Like {
+                operand: Operand::Field { name: spec.name, ty: spec.ty },
+                kind: LikeKind::Contains,
+                value: value.clone(),
+            }
         }
         SearchTerm::And(a, b) => Filter::And(Box::new(search_filter(a, kind)?), Box::new(search_filter(b, kind)?)),
         SearchTerm::Or(a, b) => Filter::Or(Box::new(search_filter(a, kind)?), Box::new(search_filter(b, kind)?)),

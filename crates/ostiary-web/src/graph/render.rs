@@ -77,7 +77,11 @@ pub fn object(obj: &DirectoryObject) -> Map<String, Value> {
 }
 
 /// Applies `$select`; unknown names are an error as in Graph.
-pub fn select(mut m: Map<String, Value>, names: Option<&[String]>, kind: ObjectKind) -> Result<Map<String, Value>, GraphErr> {
+pub fn select(
+    mut m: Map<String, Value>,
+    names: Option<&[String]>,
+    kind: ObjectKind,
+) -> Result<Map<String, Value>, GraphErr> {
     let Some(names) = names else { return Ok(m) };
     for n in names {
         if !m.contains_key(n) {
