@@ -139,8 +139,11 @@ impl Core {
     }
 
     async fn load_tenant_state(&self, tenant_id: TenantId) -> Result<TenantState, CacheError> {
-        let version = self.store.tenant_version(tenant_id).await?;
         let tenant = self.store.get_tenant(tenant_id).await?.ok_or(CacheError::NoTenant)?;
+        let version = self.store.tenant_version(tenant_id).await.map_err(|e| match e {
+            StoreError::NotFound { .. } => CacheError::NoTenant,
+            other => CacheError::Store(other),
+        })?;
         let now = self.now();
         let keys = KeyRing::load(tenant_id, &self.store.list_signing_keys(tenant_id).await?, &self.kek, now)?;
 

@@ -251,6 +251,11 @@ impl Core {
         {
             return Err(DirError::bad("Invalid value specified for property 'description' of resource 'Group'."));
         }
+        if g.mail_enabled && !g.group_types.iter().any(|t| t == "Unified") {
+            return Err(DirError::bad(
+                "Mail-enabled security groups and distribution lists cannot be created through this API.",
+            ));
+        }
         if !g.security_enabled && !g.group_types.iter().any(|t| t == "Unified") {
             return Err(DirError::bad(
                 "A group must be a security group (securityEnabled: true) or a Microsoft 365 group (groupTypes: ['Unified']).",
@@ -282,6 +287,12 @@ impl Core {
         let mut seen = HashSet::new();
         for m in members {
             if seen.insert(m) {
+                // Same rule as `add_member`: the object must exist here and not be an application.
+                if self.load(caller, m).await?.kind() == ObjectKind::Application {
+                    return Err(DirError::bad(
+                        "Applications cannot be group members; add the service principal instead.",
+                    ));
+                }
                 cs.push(Change::AddMember { group: group.id, member: m });
             }
         }

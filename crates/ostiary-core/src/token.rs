@@ -28,7 +28,8 @@ pub struct TokenAudit {
 }
 
 impl Core {
-    /// Resolves the `{tenant}` path segment to a tenant that exists.
+    /// Resolves the `{tenant}` path segment to a tenant that exists, from the tenant cache
+    /// (the token endpoint must not query the store per request).
     pub async fn resolve_tenant(&self, segment: &str) -> Result<TenantId, OAuthError> {
         let id = match parse_tenant_segment(segment) {
             Some(TenantSegment::Id(id)) => id,
@@ -39,11 +40,7 @@ impl Core {
                 .ok_or_else(|| OAuthError::tenant_not_found(segment))?,
             None => return Err(OAuthError::tenant_not_found(segment)),
         };
-        match self.store.get_tenant(id).await {
-            Ok(Some(_)) => Ok(id),
-            Ok(None) => Err(OAuthError::tenant_not_found(segment)),
-            Err(_) => Err(OAuthError::temporarily_unavailable()),
-        }
+        self.state_for(id, segment).await.map(|_| id)
     }
 
     async fn state_for(&self, tenant: TenantId, segment: &str) -> Result<Arc<TenantState>, OAuthError> {

@@ -98,10 +98,10 @@ fn fast_config() -> CoreConfig {
 }
 
 impl TestServer {
-    /// A server on a fresh in-memory SQLite store.
+    /// A server on a fresh store: in-memory SQLite, or a new PostgreSQL database when
+    /// `OSTIARY_TEST_DATABASE_URL` is set (so every HTTP-level suite runs on both backends).
     pub async fn new() -> TestServer {
-        let store = ostiary_store_sqlite::SqliteStore::open_in_memory().await.unwrap();
-        Self::with_store(Arc::new(store)).await
+        Self::with_store(fresh_store().await).await
     }
 
     /// A fresh store: PostgreSQL when `OSTIARY_TEST_DATABASE_URL` is set (a new database per call),

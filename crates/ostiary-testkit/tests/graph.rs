@@ -7,6 +7,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use ostiary_core::Clock;
 use ostiary_testkit::{GRAPH_SCOPE, Resp, TenantCreds, TestServer, jwt_claims};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -904,7 +905,7 @@ async fn apps_patch_key_credentials_with_certificate() {
     let (ts, tok) = setup().await;
     let app = create_app(&ts, &tok, json!({ "displayName": "Cert App" })).await;
     let oid = id(&app);
-    let now = time::OffsetDateTime::now_utc();
+    let now = Clock::now(ts.clock.as_ref());
     let (key, _) = ostiary_crypto::jws::SigningKey::generate(ostiary_crypto::jws::Alg::RS256, "cn", now - time::Duration::hours(1), now + time::Duration::days(1)).unwrap();
     let der = key.cert_der().to_vec();
     let b64 = ostiary_crypto::b64::std_encode(&der);
@@ -1333,154 +1334,309 @@ async fn misc_directory_objects_get_any_kind() {
     assert_eq!(g.json["@odata.type"], "#microsoft.graph.group");
 }
 
+
 // ---------------------------------------------------------------------------------------
-// PROBES (temporary)
+// Regression tests for defects found while writing this suite, and further edge cases.
 
 #[tokio::test]
-async fn probe_cast_paging() {
+async fn users_alternate_key_syntax() {
+    let (ts, tok) = setup().await;
+    let uid = id(&create_user(&ts, &tok, "vera").await);
+    let r = ts.graph("GET", &format!("/users(userPrincipalName='{}')", upn(&ts.t, "vera")), &tok, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(id(&r.json), uid);
+    let r = ts.graph("GET", &format!("/users(userPrincipalName='{}')/memberOf", upn(&ts.t, "vera")), &tok, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+#[tokio::test]
+async fn users_rename_upn_moves_the_key() {
+    let (ts, tok) = setup().await;
+    let uid = id(&create_user(&ts, &tok, "old").await);
+    let r = ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "userPrincipalName": upn(&ts.t, "new") }))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(ts.graph("GET", &format!("/users/{}", upn(&ts.t, "old")), &tok, None).await.status, StatusCode::NOT_FOUND);
+    let r = ts.graph("GET", &format!("/users/{}", upn(&ts.t, "new")), &tok, None).await;
+    assert_eq!(id(&r.json), uid);
+    // The old UPN is free; a foreign domain is refused on PATCH as on create.
+    create_user(&ts, &tok, "old").await;
+    let r = ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "userPrincipalName": "x@other.example.com" }))).await;
+    assert_bad(&r);
+    assert_bad(&ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "displayName": "" }))).await);
+    assert_bad(&ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "mail": "no-at-sign" }))).await);
+}
+
+#[tokio::test]
+async fn users_password_change_updates_last_change_time() {
+    let (ts, tok) = setup().await;
+    let created = create_user(&ts, &tok, "wade").await;
+    let uid = id(&created);
+    let before = created["lastPasswordChangeDateTime"].as_str().unwrap().to_string();
+    ts.clock.advance(time::Duration::hours(1));
+    let tok = ts.admin_token().await;
+    let r = ts
+        .graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "passwordProfile": { "password": "An0ther!Secret" } })))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let after = ts.graph("GET", &format!("/users/{uid}"), &tok, None).await;
+    let after = after.json["lastPasswordChangeDateTime"].as_str().unwrap().to_string();
+    assert!(after > before, "{before} -> {after}");
+    assert!(!ts.graph("GET", &format!("/users/{uid}"), &tok, None).await.text.contains("An0ther!Secret"));
+}
+
+#[tokio::test]
+async fn operations_on_the_wrong_kind_of_object_are_404() {
+    let (ts, tok) = setup().await;
+    let uid = id(&create_user(&ts, &tok, "xena").await);
+    let gid = id(&create_group(&ts, &tok, "G").await);
+    let (app, sp, _) = client_app(&ts, &tok, "C").await;
+    let (app_oid, sp_oid) = (id(&app), id(&sp));
+    let cases = [
+        ("DELETE", format!("/groups/{uid}")),
+        ("DELETE", format!("/users/{gid}")),
+        ("DELETE", format!("/applications/{sp_oid}")),
+        ("DELETE", format!("/servicePrincipals/{app_oid}")),
+        ("GET", format!("/users/{gid}")),
+        ("GET", format!("/applications/{sp_oid}")),
+        ("GET", format!("/servicePrincipals/{app_oid}")),
+        ("GET", format!("/groups/{uid}/members")),
+        ("PATCH", format!("/groups/{uid}")),
+        ("PATCH", format!("/users/{gid}")),
+        ("POST", format!("/applications/{sp_oid}/addPassword")),
+    ];
+    for (m, p) in cases {
+        let body = if m == "GET" || m == "DELETE" { None } else { Some(json!({})) };
+        let r = ts.graph(m, &p, &tok, body).await;
+        assert_err(&r, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    }
+    // Everything is still there.
+    for p in [format!("/users/{uid}"), format!("/groups/{gid}"), format!("/applications/{app_oid}"), format!("/servicePrincipals/{sp_oid}")] {
+        assert_eq!(ts.graph("GET", &p, &tok, None).await.status, StatusCode::OK, "{p}");
+    }
+}
+
+#[tokio::test]
+async fn groups_members_cast_paging_keeps_the_cast() {
     let (ts, tok) = setup().await;
     let gid = id(&create_group(&ts, &tok, "Mixed").await);
     let mut users = HashSet::new();
+    let mut groups = HashSet::new();
     for i in 0..3 {
         let u = id(&create_user(&ts, &tok, &format!("m{i}")).await);
         assert_eq!(add_member(&ts, &tok, &gid, &u).await.status, StatusCode::NO_CONTENT);
         users.insert(u);
         let g = id(&create_group(&ts, &tok, &format!("Sub{i}")).await);
         assert_eq!(add_member(&ts, &tok, &gid, &g).await.status, StatusCode::NO_CONTENT);
+        groups.insert(g);
     }
-    let mut path = format!("/groups/{gid}/members/microsoft.graph.user?$top=1");
-    let mut seen = Vec::new();
+    for (cast, want) in [("microsoft.graph.user", &users), ("microsoft.graph.group", &groups)] {
+        let mut path = format!("/groups/{gid}/members/{cast}?$top=1");
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let r = ts.graph("GET", &path, &tok, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+            seen.extend(values(&r).iter().map(id));
+            match r.json["@odata.nextLink"].as_str() {
+                Some(next) => {
+                    assert!(next.contains(cast), "nextLink lost the cast: {next}");
+                    path = next.strip_prefix("https://ostiary.test/v1.0").unwrap().to_string();
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 3, "{cast}: {seen:?}");
+        assert_eq!(&seen.into_iter().collect::<HashSet<_>>(), want, "{cast}");
+    }
+    // memberOf with a cast pages the same way.
+    let uid = users.iter().next().unwrap().clone();
+    for g in &groups {
+        assert_eq!(add_member(&ts, &tok, g, &uid).await.status, StatusCode::NO_CONTENT);
+    }
+    let mut path = format!("/users/{uid}/memberOf/microsoft.graph.group?$top=2");
+    let mut seen = HashSet::new();
     for _ in 0..10 {
         let r = ts.graph("GET", &path, &tok, None).await;
-        assert_eq!(r.status, StatusCode::OK, "{path} {}", r.text);
-        for v in values(&r) { seen.push((id(v), v["@odata.type"].as_str().unwrap().to_string())); }
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        seen.extend(values(&r).iter().map(id));
         match r.json["@odata.nextLink"].as_str() {
-            Some(n) => { println!("next {n}"); path = n.strip_prefix("https://ostiary.test/v1.0").unwrap().to_string() },
+            Some(next) => path = next.strip_prefix("https://ostiary.test/v1.0").unwrap().to_string(),
             None => break,
         }
     }
-    println!("{seen:?}");
-    assert_eq!(seen.iter().map(|s| s.0.clone()).collect::<HashSet<_>>(), users);
-    assert_eq!(seen.len(), 3);
+    assert_eq!(seen.len(), 4);
 }
 
 #[tokio::test]
-async fn probe_remove_nonmember() {
+async fn groups_members_bind_refuses_applications() {
+    let (ts, tok) = setup().await;
+    let app = create_app(&ts, &tok, json!({ "displayName": "Not a member" })).await;
+    let body = json!({
+        "displayName": "Bind", "mailEnabled": false, "mailNickname": "bind", "securityEnabled": true,
+        "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", id(&app))],
+    });
+    let r = ts.graph("POST", "/groups", &tok, Some(body)).await;
+    assert_bad(&r);
+    assert!(values(&ts.graph("GET", "/groups", &tok, None).await).is_empty(), "no group was created");
+    // Service principals are fine members.
+    let sp = create_sp(&ts, &tok, app["appId"].as_str().unwrap()).await;
+    let body = json!({
+        "displayName": "Bind", "mailEnabled": false, "mailNickname": "bind", "securityEnabled": true,
+        "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", id(&sp))],
+    });
+    let r = ts.graph("POST", "/groups", &tok, Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let m = ts.graph("GET", &format!("/groups/{}/members", id(&r.json)), &tok, None).await;
+    assert_eq!(values(&m)[0]["@odata.type"], "#microsoft.graph.servicePrincipal");
+}
+
+#[tokio::test]
+async fn groups_patch_cannot_make_a_mail_enabled_security_group() {
+    let (ts, tok) = setup().await;
+    let gid = id(&create_group(&ts, &tok, "Sec").await);
+    let r = ts.graph("PATCH", &format!("/groups/{gid}"), &tok, Some(json!({ "mailEnabled": true }))).await;
+    assert_bad(&r);
+    assert_eq!(ts.graph("GET", &format!("/groups/{gid}"), &tok, None).await.json["mailEnabled"], false);
+    let r = ts.graph("PATCH", &format!("/groups/{gid}"), &tok, Some(json!({ "securityEnabled": false }))).await;
+    assert_bad(&r);
+    // A Microsoft 365 group is mail-enabled and may stay so.
+    let unified = json!({ "displayName": "M365", "mailEnabled": true, "mailNickname": "m365", "groupTypes": ["Unified"], "securityEnabled": false });
+    let r = ts.graph("POST", "/groups", &tok, Some(unified)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = ts.graph("PATCH", &format!("/groups/{}", id(&r.json)), &tok, Some(json!({ "displayName": "M365 renamed" }))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+}
+
+#[tokio::test]
+async fn groups_removing_a_non_member_is_404() {
     let (ts, tok) = setup().await;
     let gid = id(&create_group(&ts, &tok, "G").await);
-    let uid = id(&create_user(&ts, &tok, "x").await);
+    let uid = id(&create_user(&ts, &tok, "yuri").await);
     let r = ts.graph("DELETE", &format!("/groups/{gid}/members/{uid}/$ref"), &tok, None).await;
-    println!("remove non-member: {} {}", r.status, r.text);
-    let r = ts.graph("DELETE", &format!("/groups/{gid}/members/{}/$ref", uuid::Uuid::new_v4()), &tok, None).await;
-    println!("remove ghost: {} {}", r.status, r.text);
+    assert_err(&r, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let r = ts.graph("DELETE", &format!("/groups/{}/members/{uid}/$ref", uuid::Uuid::new_v4()), &tok, None).await;
+    assert_err(&r, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
 }
 
 #[tokio::test]
-async fn probe_identifier_uri_change() {
+async fn apps_identifier_uri_change_updates_sp_and_token_resource() {
     let (ts, tok) = setup().await;
     let (app, sp, uri) = resource_app(&ts, &tok).await;
-    let (capp, _csp, secret) = client_app(&ts, &tok, "C").await;
-    let cid = capp["appId"].as_str().unwrap();
+    let (capp, _, secret) = client_app(&ts, &tok, "Client").await;
+    let client_id = capp["appId"].as_str().unwrap();
     let new_uri = format!("api://new-{}", rand_suffix());
-    let r = ts.graph("PATCH", &format!("/applications/{}", id(&app)), &tok, Some(json!({"identifierUris": [new_uri]}))).await;
+    let r = ts.graph("PATCH", &format!("/applications/{}", id(&app)), &tok, Some(json!({ "identifierUris": [new_uri] }))).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    let s = ts.graph("GET", &format!("/servicePrincipals/{}", id(&sp)), &tok, None).await;
-    println!("spn: {}", s.json["servicePrincipalNames"]);
-    let r1 = ts.token_for(&ts.t.tenant_id, cid, &secret, &format!("{uri}/.default")).await;
-    println!("old uri: {} {}", r1.status, r1.text);
-    let r2 = ts.token_for(&ts.t.tenant_id, cid, &secret, &format!("{new_uri}/.default")).await;
-    println!("new uri: {} {}", r2.status, &r2.text[..100.min(r2.text.len())]);
-    // the old URI can be reused by another app
-    let r = ts.graph("POST", "/applications", &tok, Some(json!({"displayName":"reuse","identifierUris":[uri]}))).await;
-    println!("reuse old: {} {}", r.status, r.text);
+    let got = ts.graph("GET", &format!("/servicePrincipals/{}", id(&sp)), &tok, None).await;
+    let names = got.json["servicePrincipalNames"].as_array().unwrap();
+    assert!(names.contains(&json!(new_uri)) && !names.contains(&json!(uri)), "{}", got.text);
+    let old = ts.token_for(&ts.t.tenant_id, client_id, &secret, &format!("{uri}/.default")).await;
+    assert!(old.json["error_codes"].as_array().unwrap().contains(&json!(500011)), "{}", old.text);
+    let new = token_ok(&ts, &ts.t.tenant_id, client_id, &secret, &format!("{new_uri}/.default")).await;
+    assert_eq!(jwt_claims(&new)["aud"], app["appId"]);
+    // The old URI is free for another application.
+    create_app(&ts, &tok, json!({ "displayName": "Reuse", "identifierUris": [uri] })).await;
 }
 
 #[tokio::test]
-async fn probe_secret_expiry_and_sp_disable() {
+async fn apps_password_credential_lifetimes() {
     let (ts, tok) = setup().await;
-    let app = create_app(&ts, &tok, json!({"displayName":"E"})).await;
-    let sp = create_sp(&ts, &tok, app["appId"].as_str().unwrap()).await;
-    let end = (ostiary_core::Clock::now(ts.clock.as_ref()) + time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339).unwrap();
-    let r = ts.graph("POST", &format!("/applications/{}/addPassword", id(&app)), &tok, Some(json!({"passwordCredential":{"endDateTime": end}}))).await;
-    println!("add: {} {}", r.status, r.text);
+    let app = create_app(&ts, &tok, json!({ "displayName": "Short lived" })).await;
+    create_sp(&ts, &tok, app["appId"].as_str().unwrap()).await;
+    let app_id = app["appId"].as_str().unwrap();
+    let now = Clock::now(ts.clock.as_ref());
+    let rfc = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let r = ts
+        .graph(
+            "POST",
+            &format!("/applications(appId='{app_id}')/addPassword"),
+            &tok,
+            Some(json!({ "passwordCredential": { "endDateTime": rfc(now + time::Duration::hours(1)) } })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let secret = r.json["secretText"].as_str().unwrap().to_string();
-    let cid = app["appId"].as_str().unwrap();
-    assert_eq!(ts.token_for(&ts.t.tenant_id, cid, &secret, GRAPH_SCOPE).await.status, StatusCode::OK);
-    let r = ts.graph("PATCH", &format!("/servicePrincipals/{}", id(&sp)), &tok, Some(json!({"accountEnabled": false}))).await;
-    println!("disable: {} {}", r.status, r.text);
-    let r = ts.token_for(&ts.t.tenant_id, cid, &secret, GRAPH_SCOPE).await;
-    println!("disabled token: {} {}", r.status, r.text);
-    ts.graph("PATCH", &format!("/servicePrincipals/{}", id(&sp)), &tok, Some(json!({"accountEnabled": true}))).await;
+    assert_eq!(r.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store, no-cache"));
+    assert_eq!(ts.token_for(&ts.t.tenant_id, app_id, &secret, GRAPH_SCOPE).await.status, StatusCode::OK);
     ts.clock.advance(time::Duration::hours(2));
-    let r = ts.token_for(&ts.t.tenant_id, cid, &secret, GRAPH_SCOPE).await;
-    println!("expired: {} {}", r.status, r.text);
+    let r = ts.token_for(&ts.t.tenant_id, app_id, &secret, GRAPH_SCOPE).await;
+    assert!(r.json["error_codes"].as_array().unwrap().contains(&json!(7000222)), "{}", r.text);
+    let tok = ts.admin_token().await;
+    let bad = json!({ "passwordCredential": { "startDateTime": "2030-01-02T00:00:00Z", "endDateTime": "2030-01-01T00:00:00Z" } });
+    assert_bad(&ts.graph("POST", &format!("/applications/{}/addPassword", id(&app)), &tok, Some(bad)).await);
+    let bad = json!({ "passwordCredential": { "endDateTime": "tomorrow" } });
+    assert_bad(&ts.graph("POST", &format!("/applications/{}/addPassword", id(&app)), &tok, Some(bad)).await);
+    assert_bad(&ts.graph("POST", "/applications", &tok, Some(json!({ "displayName": "x", "passwordCredentials": [{ "displayName": "nope" }] }))).await);
 }
 
 #[tokio::test]
-async fn probe_cascades() {
+async fn sps_disabling_blocks_tokens() {
+    let (ts, tok) = setup().await;
+    let (app, sp, secret) = client_app(&ts, &tok, "Switch").await;
+    let app_id = app["appId"].as_str().unwrap();
+    let r = ts.graph("PATCH", &format!("/servicePrincipals/{}", id(&sp)), &tok, Some(json!({ "accountEnabled": false }))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = ts.token_for(&ts.t.tenant_id, app_id, &secret, GRAPH_SCOPE).await;
+    assert!(r.json["error_codes"].as_array().unwrap().contains(&json!(7000112)), "{}", r.text);
+    let r = ts.graph("PATCH", &format!("/servicePrincipals/{}", id(&sp)), &tok, Some(json!({ "accountEnabled": true }))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    token_ok(&ts, &ts.t.tenant_id, app_id, &secret, GRAPH_SCOPE).await;
+}
+
+#[tokio::test]
+async fn sps_protected_principals() {
+    let (ts, tok) = setup().await;
+    // The caller's own service principal cannot delete itself.
+    let own = ts.graph("GET", &format!("/servicePrincipals(appId='{}')", ts.t.client_id), &tok, None).await;
+    assert_bad(&ts.graph("DELETE", &format!("/servicePrincipals/{}", id(&own.json)), &tok, None).await);
+    // Microsoft Graph's service principal cannot be changed.
+    let graph_sp = ts.graph("GET", &format!("/servicePrincipals(appId='{GRAPH_APP_ID}')"), &tok, None).await;
+    let r = ts.graph("PATCH", &format!("/servicePrincipals/{}", id(&graph_sp.json)), &tok, Some(json!({ "accountEnabled": false }))).await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+    assert_eq!(ts.graph("GET", &format!("/servicePrincipals/{}", id(&graph_sp.json)), &tok, None).await.json["accountEnabled"], true);
+    token_ok(&ts, &ts.t.tenant_id, &ts.t.client_id, &ts.t.client_secret, GRAPH_SCOPE).await;
+}
+
+#[tokio::test]
+async fn assignments_to_groups_and_cleanup_on_delete() {
     let (ts, tok) = setup().await;
     let (rapp, rsp, _) = resource_app(&ts, &tok).await;
-    let (_capp, csp, _) = client_app(&ts, &tok, "C").await;
-    let uid = id(&create_user(&ts, &tok, "u").await);
-    let gid = id(&create_group(&ts, &tok, "G").await);
-    assert_eq!(assign(&ts, &tok, &id(&rsp), &id(&csp), ROLE_APP).await.status, StatusCode::CREATED);
-    let r = ts.graph("POST", &format!("/users/{uid}/appRoleAssignments"), &tok, Some(json!({"principalId": uid, "resourceId": id(&rsp), "appRoleId": ROLE_USER}))).await;
+    let (_, csp, _) = client_app(&ts, &tok, "Client").await;
+    let rid = id(&rsp);
+    let uid = id(&create_user(&ts, &tok, "zed").await);
+    let gid = id(&create_group(&ts, &tok, "Readers").await);
+    let r = ts
+        .graph("POST", &format!("/groups/{gid}/appRoleAssignments"), &tok, Some(json!({ "principalId": gid, "resourceId": rid, "appRoleId": ROLE_USER })))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let r = ts.graph("POST", &format!("/groups/{gid}/appRoleAssignments"), &tok, Some(json!({"principalId": gid, "resourceId": id(&rsp), "appRoleId": ROLE_USER}))).await;
-    println!("group assign: {} {}", r.status, r.text);
-    assert_eq!(add_member(&ts, &tok, &gid, &id(&csp)).await.status, StatusCode::NO_CONTENT);
-    // delete user: its assignment should go
-    ts.graph("DELETE", &format!("/users/{uid}"), &tok, None).await;
-    let l = ts.graph("GET", &format!("/servicePrincipals/{}/appRoleAssignedTo", id(&rsp)), &tok, None).await;
-    println!("after user delete: {}", l.text);
-    // delete resource app: client's assignments should go
-    ts.graph("DELETE", &format!("/applications/{}", id(&rapp)), &tok, None).await;
-    let l = ts.graph("GET", &format!("/servicePrincipals/{}/appRoleAssignments", id(&csp)), &tok, None).await;
-    println!("after resource delete: {}", l.text);
-    let l = ts.graph("GET", &format!("/groups/{gid}/appRoleAssignments"), &tok, None).await;
-    println!("group after resource delete: {}", l.text);
-    let l = ts.graph("GET", &format!("/servicePrincipals/{}/memberOf", id(&csp)), &tok, None).await;
-    println!("sp memberOf: {}", l.text);
+    assert_eq!(r.json["principalType"], "Group");
+    let group_assignment = r.json["id"].as_str().unwrap().to_string();
+    let r = ts
+        .graph("POST", &format!("/users/{uid}/appRoleAssignments"), &tok, Some(json!({ "principalId": uid, "resourceId": rid, "appRoleId": ROLE_USER })))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let client_assignment = assign(&ts, &tok, &rid, &id(&csp), ROLE_APP).await.json["id"].as_str().unwrap().to_string();
+    // Deleting the user removes its assignment only.
+    assert_eq!(ts.graph("DELETE", &format!("/users/{uid}"), &tok, None).await.status, StatusCode::NO_CONTENT);
+    let left = ids(&ts.graph("GET", &format!("/servicePrincipals/{rid}/appRoleAssignedTo"), &tok, None).await);
+    assert_eq!(left, HashSet::from([group_assignment, client_assignment]));
+    // Deleting the resource application (and so its SP) removes the assignments granted on it.
+    assert_eq!(ts.graph("DELETE", &format!("/applications/{}", id(&rapp)), &tok, None).await.status, StatusCode::NO_CONTENT);
+    assert!(values(&ts.graph("GET", &format!("/servicePrincipals/{}/appRoleAssignments", id(&csp)), &tok, None).await).is_empty());
+    assert!(values(&ts.graph("GET", &format!("/groups/{gid}/appRoleAssignments"), &tok, None).await).is_empty());
 }
 
 #[tokio::test]
-async fn probe_cross_kind() {
-    let (ts, tok) = setup().await;
-    let uid = id(&create_user(&ts, &tok, "u").await);
-    let gid = id(&create_group(&ts, &tok, "G").await);
-    let (app, sp, _) = client_app(&ts, &tok, "C").await;
-    for (m, p) in [("DELETE", format!("/groups/{uid}")), ("DELETE", format!("/users/{gid}")), ("DELETE", format!("/applications/{}", id(&sp))), ("DELETE", format!("/servicePrincipals/{}", id(&app))), ("PATCH", format!("/groups/{uid}")), ("GET", format!("/users/{gid}/memberOf")), ("GET", format!("/groups/{uid}/members")), ("GET", format!("/users({uid})")), ("GET", format!("/users(userPrincipalName='{}')", upn(&ts.t, "u"))), ("GET", format!("/applications/{}/addPassword", id(&app))), ("POST", format!("/applications/{}/addPassword", id(&sp)))] {
-        let body = if m == "PATCH" || m == "POST" { Some(json!({})) } else { None };
-        let r = ts.graph(m, &p, &tok, body).await;
-        println!("{m} {p}: {} {}", r.status, &r.text[..r.text.len().min(150)]);
-    }
-    let r = ts.graph("DELETE", &format!("/servicePrincipals/{}", ts.graph("GET", &format!("/servicePrincipals(appId='{}')", ts.t.client_id), &tok, None).await.json["id"].as_str().unwrap()), &tok, None).await;
-    println!("delete self sp: {} {}", r.status, r.text);
-    let r = ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({"userPrincipalName": "u@other.example.com"}))).await;
-    println!("patch upn foreign: {} {}", r.status, r.text);
-    let r = ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({"displayName": null}))).await;
-    println!("patch displayName null: {} {}", r.status, r.text);
-    let r = ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({"accountEnabled": null}))).await;
-    println!("patch accountEnabled null: {} {}", r.status, r.text);
-    let r = ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({"displayName": ""}))).await;
-    println!("patch displayName empty: {} {}", r.status, r.text);
-    let r = ts.graph("PATCH", &format!("/groups/{gid}"), &tok, Some(json!({"mailEnabled": true}))).await;
-    println!("patch group mailEnabled: {} {}", r.status, r.text);
-    let r = ts.graph("PATCH", &format!("/groups/{gid}"), &tok, Some(json!({"securityEnabled": false}))).await;
-    println!("patch group securityEnabled false: {} {}", r.status, r.text);
-}
-
-#[tokio::test]
-async fn probe_cross_tenant_assign() {
-    let (ts, tok) = setup().await;
-    let b = ts.create_tenant("Fab").await;
+async fn tenants_cannot_assign_roles_across_tenants() {
+    let (ts, tok_a) = setup().await;
+    let b = ts.create_tenant("Fabrikam").await;
     let tok_b = ts.graph_token(&b).await;
-    let (_, rsp, _) = resource_app(&ts, &tok).await;
+    let (_, rsp_a, _) = resource_app(&ts, &tok_a).await;
     let (_, csp_b, _) = client_app(&ts, &tok_b, "B client").await;
-    let r = assign(&ts, &tok_b, &id(&rsp), &id(&csp_b), ROLE_APP).await;
-    println!("b assigns on a resource: {} {}", r.status, r.text);
-    let r = assign(&ts, &tok, &id(&rsp), &id(&csp_b), ROLE_APP).await;
-    println!("a assigns to b principal: {} {}", r.status, r.text);
-    let r = ts.graph("GET", &format!("/servicePrincipals/{}/appRoleAssignedTo", id(&rsp)), &tok_b, None).await;
-    println!("b lists a resource: {} {}", r.status, r.text);
+    let r = assign(&ts, &tok_b, &id(&rsp_a), &id(&csp_b), ROLE_APP).await;
+    assert!(r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::NOT_FOUND, "{}", r.text);
+    let r = assign(&ts, &tok_a, &id(&rsp_a), &id(&csp_b), ROLE_APP).await;
+    assert!(r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::NOT_FOUND, "{}", r.text);
+    let r = ts.graph("GET", &format!("/servicePrincipals/{}/appRoleAssignedTo", id(&rsp_a)), &tok_b, None).await;
+    assert_err(&r, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    assert!(values(&ts.graph("GET", &format!("/servicePrincipals/{}/appRoleAssignedTo", id(&rsp_a)), &tok_a, None).await).is_empty());
 }

@@ -508,3 +508,46 @@ async fn member_lists_support_filter_and_top() {
     }
     assert_eq!(seen.len(), all.len());
 }
+
+#[tokio::test]
+async fn filter_literals_are_escaped() {
+    let (ts, tok, _) = seeded().await;
+    let body = json!({ "accountEnabled": true, "displayName": "Conan O'Brien", "mailNickname": "conan",
+                       "userPrincipalName": format!("conan@{}", ts.t.domain), "passwordProfile": { "password": PASSWORD } });
+    assert_eq!(ts.graph("POST", "/users", &tok, Some(body)).await.status, StatusCode::CREATED);
+    let r = get(&ts, &tok, "/users", &[("$filter", "displayName eq 'Conan O''Brien'")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(names(&r), BTreeSet::from(["Conan O'Brien".to_string()]));
+    // LIKE wildcards in startswith are literal characters.
+    for pattern in ["_", "%", "A_", "%a"] {
+        let r = get(&ts, &tok, "/users", &[("$filter", &format!("startswith(displayName,'{pattern}')"))]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(values(&r).is_empty(), "{pattern}: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn invalid_skip_token_is_400() {
+    let (ts, tok, _) = seeded().await;
+    let r = get(&ts, &tok, "/users", &[("$top", "1"), ("$skiptoken", "garbage")]).await;
+    assert_err(&r, "Request_BadRequest");
+}
+
+#[tokio::test]
+async fn member_lists_support_count_with_eventual() {
+    let (ts, tok, _) = seeded().await;
+    let g = ts
+        .graph("POST", "/groups", &tok, Some(json!({ "displayName": "Few", "mailEnabled": false, "mailNickname": "few", "securityEnabled": true })))
+        .await;
+    let gid = g.json["id"].as_str().unwrap().to_string();
+    let users = get(&ts, &tok, "/users", &[("$top", "4")]).await;
+    for u in values(&users) {
+        let odata_id = format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", u["id"].as_str().unwrap());
+        let r = ts.graph("POST", &format!("/groups/{gid}/members/$ref"), &tok, Some(json!({ "@odata.id": odata_id }))).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+    }
+    let r = get_eventual(&ts, &tok, &format!("/groups/{gid}/members"), &[("$count", "true"), ("$top", "1")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["@odata.count"], json!(4));
+    assert_eq!(values(&r).len(), 1);
+}

@@ -55,6 +55,10 @@ impl Ctx<'_> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(GraphErr::bad("The request body is empty; a JSON object was expected."));
         }
+        // NUL can be neither displayed nor stored (PostgreSQL text refuses it): reject it here.
+        if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+            return Err(GraphErr::bad("Invalid request body: NUL characters are not allowed."));
+        }
         serde_json::from_slice(&bytes).map_err(|e| {
             let text = e.to_string();
             if let Some(rest) = text.strip_prefix("unknown field `") {
@@ -224,7 +228,12 @@ async fn related(
     let mut q: ListQuery = ctx.opts.list_query(cast)?;
     q.cast = cast;
     let page = ctx.core.list_related(&ctx.caller, relation, &q).await?;
-    collection(ctx, page, path, "directoryObjects")
+    // The next page must keep the type cast (`.../members/microsoft.graph.user`).
+    let path = match cast {
+        Some(k) => format!("{path}/{}", k.odata_type().trim_start_matches('#')),
+        None => path.to_string(),
+    };
+    collection(ctx, page, &path, "directoryObjects")
 }
 
 fn parse_id(s: &str) -> Result<ObjectId, GraphErr> {
