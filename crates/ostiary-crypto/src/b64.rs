@@ -9,26 +9,20 @@ use crate::CryptoError;
 /// base64url, no padding on encode, padding optional on decode.
 const URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
 /// base64url that rejects padding: RFC 7515 forbids it inside a JWS, and a
 /// single canonical form keeps signature segments non-malleable.
 pub(crate) const URL_STRICT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+    GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::RequireNone),
 );
 
 /// Standard alphabet, padded on encode, padding optional on decode.
 const STD_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(true)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new().with_encode_padding(true).with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
 /// Encodes as base64url without padding.
@@ -39,9 +33,7 @@ pub fn url_encode(data: &[u8]) -> String {
 /// Decodes base64url, with or without padding. Rejects characters outside the
 /// url-safe alphabet (including `+`, `/` and whitespace).
 pub fn url_decode(s: &str) -> Result<Vec<u8>, CryptoError> {
-    URL_LENIENT
-        .decode(s)
-        .map_err(|e| CryptoError::InvalidInput(format!("base64url: {e}")))
+    URL_LENIENT.decode(s).map_err(|e| CryptoError::InvalidInput(format!("base64url: {e}")))
 }
 
 /// Encodes with the standard alphabet and padding.
@@ -51,16 +43,12 @@ pub fn std_encode(data: &[u8]) -> String {
 
 /// Decodes the standard alphabet; missing padding is tolerated.
 pub fn std_decode(s: &str) -> Result<Vec<u8>, CryptoError> {
-    STD_LENIENT
-        .decode(s)
-        .map_err(|e| CryptoError::InvalidInput(format!("base64: {e}")))
+    STD_LENIENT.decode(s).map_err(|e| CryptoError::InvalidInput(format!("base64: {e}")))
 }
 
 /// Strict JOSE decoding (no padding).
 pub(crate) fn url_decode_strict(s: &str) -> Result<Vec<u8>, CryptoError> {
-    URL_STRICT
-        .decode(s)
-        .map_err(|e| CryptoError::InvalidInput(format!("base64url: {e}")))
+    URL_STRICT.decode(s).map_err(|e| CryptoError::InvalidInput(format!("base64url: {e}")))
 }
 
 #[cfg(test)]

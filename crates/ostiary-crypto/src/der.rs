@@ -66,20 +66,12 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
-        Self {
-            data,
-            pos: 0,
-            base: 0,
-        }
+        Self { data, pos: 0, base: 0 }
     }
 
     /// Reader over the value of `tlv`, keeping absolute offsets.
     pub(crate) fn inside(tlv: &Tlv<'a>) -> Self {
-        Self {
-            data: tlv.value,
-            pos: 0,
-            base: tlv.value_start,
-        }
+        Self { data: tlv.value, pos: 0, base: tlv.value_start }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -91,11 +83,7 @@ impl<'a> Reader<'a> {
     }
 
     fn next_byte(&mut self) -> DerResult<u8> {
-        let b = self
-            .data
-            .get(self.pos)
-            .copied()
-            .ok_or(DerError("truncated"))?;
+        let b = self.data.get(self.pos).copied().ok_or(DerError("truncated"))?;
         self.pos += 1;
         Ok(b)
     }
@@ -131,22 +119,11 @@ impl<'a> Reader<'a> {
             len
         };
         let value_start = self.pos;
-        let end = value_start
-            .checked_add(len)
-            .filter(|&e| e <= self.data.len())
-            .ok_or(DerError("length exceeds input"))?;
-        let value = self
-            .data
-            .get(value_start..end)
-            .ok_or(DerError("length exceeds input"))?;
+        let end =
+            value_start.checked_add(len).filter(|&e| e <= self.data.len()).ok_or(DerError("length exceeds input"))?;
+        let value = self.data.get(value_start..end).ok_or(DerError("length exceeds input"))?;
         self.pos = end;
-        Ok(Tlv {
-            tag,
-            value,
-            start: self.base + start,
-            value_start: self.base + value_start,
-            end: self.base + end,
-        })
+        Ok(Tlv { tag, value, start: self.base + start, value_start: self.base + value_start, end: self.base + end })
     }
 
     /// Reads the next element and requires the given tag.
@@ -167,11 +144,7 @@ impl<'a> Reader<'a> {
 
     /// Fails if any bytes remain.
     pub(crate) fn finish(&self, what: &'static str) -> DerResult<()> {
-        if self.is_empty() {
-            Ok(())
-        } else {
-            Err(DerError(what))
-        }
+        if self.is_empty() { Ok(()) } else { Err(DerError(what)) }
     }
 }
 
@@ -283,10 +256,7 @@ mod tests {
     #[test]
     fn lengths() {
         assert!(parse_single(&[0x04, 0x01, 0xaa]).is_ok());
-        assert_eq!(
-            parse_single(&[0x04, 0x81, 0x01, 0xaa]).unwrap_err(),
-            DerError("non-minimal length")
-        );
+        assert_eq!(parse_single(&[0x04, 0x81, 0x01, 0xaa]).unwrap_err(), DerError("non-minimal length"));
         assert!(parse_single(&[0x30, 0x80, 0x00, 0x00]).is_err());
         assert!(parse_single(&[0x04, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
         assert!(parse_single(&[0x04, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9]).is_err());
@@ -316,10 +286,7 @@ mod tests {
             outer.extend_from_slice(&deep);
             deep = outer;
         }
-        assert_eq!(
-            parse_single(&deep).unwrap_err(),
-            DerError("nesting too deep")
-        );
+        assert_eq!(parse_single(&deep).unwrap_err(), DerError("nesting too deep"));
         let mut ok: Vec<u8> = vec![0x05, 0x00];
         for _ in 0..10 {
             let mut outer = vec![0x30, ok.len() as u8];

@@ -64,10 +64,7 @@ impl FromStr for Alg {
             "RS256" => Ok(Alg::RS256),
             "PS256" => Ok(Alg::PS256),
             "ES256" => Ok(Alg::ES256),
-            other => Err(CryptoError::Unsupported(format!(
-                "JWS algorithm {:?}",
-                truncate_for_message(other)
-            ))),
+            other => Err(CryptoError::Unsupported(format!("JWS algorithm {:?}", truncate_for_message(other)))),
         }
     }
 }
@@ -139,21 +136,15 @@ impl PublicKey {
         if bit_len(n) > MAX_RSA_BITS || e.len() > 8 {
             return Err(CryptoError::Unsupported("RSA key too large".into()));
         }
-        Ok(PublicKey::Rsa {
-            n: n.to_vec(),
-            e: e.to_vec(),
-        })
+        Ok(PublicKey::Rsa { n: n.to_vec(), e: e.to_vec() })
     }
 
     /// Parses a PKCS#1 `RSAPublicKey` (as produced by aws-lc for key pairs).
     pub(crate) fn from_pkcs1_der(der_bytes: &[u8]) -> Result<Self, CryptoError> {
-        let invalid =
-            |e: der::DerError| CryptoError::InvalidKey(format!("RSA public key: {}", e.0));
+        let invalid = |e: der::DerError| CryptoError::InvalidKey(format!("RSA public key: {}", e.0));
         let seq = der::parse_single(der_bytes).map_err(invalid)?;
         if seq.tag != der::SEQUENCE {
-            return Err(CryptoError::InvalidKey(
-                "RSA public key: not a SEQUENCE".into(),
-            ));
+            return Err(CryptoError::InvalidKey("RSA public key: not a SEQUENCE".into()));
         }
         let mut r = Reader::inside(&seq);
         let n = r.read(der::INTEGER, "modulus").map_err(invalid)?;
@@ -170,10 +161,8 @@ impl PublicKey {
             [0x04, rest @ ..] if rest.len() == 2 * P256_COORD_LEN => {
                 let (x, y) = rest.split_at(P256_COORD_LEN);
                 Ok(PublicKey::EcP256 {
-                    x: x.try_into()
-                        .map_err(|_| CryptoError::InvalidKey("EC point".into()))?,
-                    y: y.try_into()
-                        .map_err(|_| CryptoError::InvalidKey("EC point".into()))?,
+                    x: x.try_into().map_err(|_| CryptoError::InvalidKey("EC point".into()))?,
+                    y: y.try_into().map_err(|_| CryptoError::InvalidKey("EC point".into()))?,
                 })
             }
             [0x02 | 0x03, ..] => Err(CryptoError::Unsupported("compressed EC points".into())),
@@ -194,16 +183,13 @@ impl PublicKey {
     /// RSA moduli must be 2048–8192 bits. Keys marked `"use": "enc"` are
     /// refused: a key published for encryption must not verify signatures.
     pub fn from_jwk(jwk: &Value) -> Result<Self, CryptoError> {
-        let obj = jwk
-            .as_object()
-            .ok_or_else(|| CryptoError::InvalidKey("JWK is not a JSON object".into()))?;
+        let obj = jwk.as_object().ok_or_else(|| CryptoError::InvalidKey("JWK is not a JSON object".into()))?;
         let field = |name: &str| -> Result<Vec<u8>, CryptoError> {
             let s = obj
                 .get(name)
                 .and_then(Value::as_str)
                 .ok_or_else(|| CryptoError::InvalidKey(format!("JWK is missing \"{name}\"")))?;
-            b64::url_decode(s)
-                .map_err(|_| CryptoError::InvalidKey(format!("JWK \"{name}\" is not base64url")))
+            b64::url_decode(s).map_err(|_| CryptoError::InvalidKey(format!("JWK \"{name}\" is not base64url")))
         };
         if let Some(u) = obj.get("use")
             && u.as_str() != Some("sig")
@@ -216,9 +202,7 @@ impl PublicKey {
                 if let PublicKey::Rsa { n, .. } = &key
                     && bit_len(n) < MIN_RSA_BITS
                 {
-                    return Err(CryptoError::InvalidKey(
-                        "RSA key smaller than 2048 bits".into(),
-                    ));
+                    return Err(CryptoError::InvalidKey("RSA key smaller than 2048 bits".into()));
                 }
                 Ok(key)
             }
@@ -226,18 +210,13 @@ impl PublicKey {
                 if obj.get("crv").and_then(Value::as_str) != Some("P-256") {
                     return Err(CryptoError::Unsupported("EC curve other than P-256".into()));
                 }
-                let x: [u8; 32] = field("x")?
-                    .try_into()
-                    .map_err(|_| CryptoError::InvalidKey("JWK \"x\" must be 32 bytes".into()))?;
-                let y: [u8; 32] = field("y")?
-                    .try_into()
-                    .map_err(|_| CryptoError::InvalidKey("JWK \"y\" must be 32 bytes".into()))?;
+                let x: [u8; 32] =
+                    field("x")?.try_into().map_err(|_| CryptoError::InvalidKey("JWK \"x\" must be 32 bytes".into()))?;
+                let y: [u8; 32] =
+                    field("y")?.try_into().map_err(|_| CryptoError::InvalidKey("JWK \"y\" must be 32 bytes".into()))?;
                 Ok(PublicKey::EcP256 { x, y })
             }
-            Some(other) => Err(CryptoError::Unsupported(format!(
-                "JWK kty {:?}",
-                truncate_for_message(other)
-            ))),
+            Some(other) => Err(CryptoError::Unsupported(format!("JWK kty {:?}", truncate_for_message(other)))),
             None => Err(CryptoError::InvalidKey("JWK is missing \"kty\"".into())),
         }
     }
@@ -246,12 +225,7 @@ impl PublicKey {
     ///
     /// The algorithm must fit the key type (RS256/PS256 need RSA of at least
     /// 2048 bits, ES256 needs P-256 with a 64-byte `r || s` signature).
-    pub fn verify(
-        &self,
-        alg: Alg,
-        signing_input: &[u8],
-        signature: &[u8],
-    ) -> Result<(), CryptoError> {
+    pub fn verify(&self, alg: Alg, signing_input: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
         let scheme = match alg {
             Alg::RS256 => Scheme::RsaPkcs1Sha256,
             Alg::PS256 => Scheme::RsaPssSha256,
@@ -260,24 +234,14 @@ impl PublicKey {
         self.verify_scheme(scheme, signing_input, signature)
     }
 
-    pub(crate) fn verify_scheme(
-        &self,
-        scheme: Scheme,
-        msg: &[u8],
-        signature: &[u8],
-    ) -> Result<(), CryptoError> {
+    pub(crate) fn verify_scheme(&self, scheme: Scheme, msg: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
         match (self, scheme) {
             (
                 PublicKey::Rsa { n, e },
-                Scheme::RsaPkcs1Sha256
-                | Scheme::RsaPkcs1Sha384
-                | Scheme::RsaPkcs1Sha512
-                | Scheme::RsaPssSha256,
+                Scheme::RsaPkcs1Sha256 | Scheme::RsaPkcs1Sha384 | Scheme::RsaPkcs1Sha512 | Scheme::RsaPssSha256,
             ) => {
                 if bit_len(n) < MIN_RSA_BITS {
-                    return Err(CryptoError::InvalidKey(
-                        "RSA key smaller than 2048 bits".into(),
-                    ));
+                    return Err(CryptoError::InvalidKey("RSA key smaller than 2048 bits".into()));
                 }
                 let params = match scheme {
                     Scheme::RsaPkcs1Sha384 => &sig::RSA_PKCS1_2048_8192_SHA384,
@@ -285,15 +249,11 @@ impl PublicKey {
                     Scheme::RsaPssSha256 => &sig::RSA_PSS_2048_8192_SHA256,
                     _ => &sig::RSA_PKCS1_2048_8192_SHA256,
                 };
-                RsaPublicKeyComponents { n, e }
-                    .verify(params, msg, signature)
-                    .map_err(|_| CryptoError::BadSignature)
+                RsaPublicKeyComponents { n, e }.verify(params, msg, signature).map_err(|_| CryptoError::BadSignature)
             }
             (
                 PublicKey::EcP256 { x, y },
-                Scheme::EcdsaP256Sha256Fixed
-                | Scheme::EcdsaP256Sha256Asn1
-                | Scheme::EcdsaP256Sha384Asn1,
+                Scheme::EcdsaP256Sha256Fixed | Scheme::EcdsaP256Sha256Asn1 | Scheme::EcdsaP256Sha384Asn1,
             ) => {
                 let alg: &'static dyn sig::VerificationAlgorithm = match scheme {
                     Scheme::EcdsaP256Sha256Asn1 => &sig::ECDSA_P256_SHA256_ASN1,
@@ -310,9 +270,7 @@ impl PublicKey {
                     .verify(msg, signature)
                     .map_err(|_| CryptoError::BadSignature)
             }
-            _ => Err(CryptoError::InvalidKey(
-                "algorithm does not match the key type".into(),
-            )),
+            _ => Err(CryptoError::InvalidKey("algorithm does not match the key type".into())),
         }
     }
 }
@@ -339,10 +297,7 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("alg", &self.alg)
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("alg", &self.alg).field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -388,11 +343,7 @@ impl SigningKey {
 
     /// Loads a key from PKCS#8 DER and its certificate. Fails if the
     /// certificate's public key is not the key pair's public key.
-    pub fn from_parts(
-        alg: Alg,
-        pkcs8_der: &[u8],
-        cert_der: Vec<u8>,
-    ) -> Result<SigningKey, CryptoError> {
+    pub fn from_parts(alg: Alg, pkcs8_der: &[u8], cert_der: Vec<u8>) -> Result<SigningKey, CryptoError> {
         let cert = Certificate::from_der(&cert_der)?;
         let (pair, public_key) = match alg {
             Alg::RS256 | Alg::PS256 => {
@@ -400,9 +351,7 @@ impl SigningKey {
                     .map_err(|e| CryptoError::InvalidKey(format!("RSA private key: {e}")))?;
                 let pk = PublicKey::from_pkcs1_der(kp.public_key().as_ref())?;
                 if kp.public_modulus_len() * 8 < MIN_RSA_BITS {
-                    return Err(CryptoError::InvalidKey(
-                        "RSA key smaller than 2048 bits".into(),
-                    ));
+                    return Err(CryptoError::InvalidKey("RSA key smaller than 2048 bits".into()));
                 }
                 (KeyPairKind::Rsa(kp), pk)
             }
@@ -414,9 +363,7 @@ impl SigningKey {
             }
         };
         if cert.public_key != public_key {
-            return Err(CryptoError::InvalidKey(
-                "certificate does not match the private key".into(),
-            ));
+            return Err(CryptoError::InvalidKey("certificate does not match the private key".into()));
         }
         let kid = b64::url_encode(&sha1(&cert_der));
         // Same member order as Entra's headers; serde_json::Value keeps keys
@@ -430,15 +377,7 @@ impl SigningKey {
         );
         let mut header_prefix = b64::url_encode(header.as_bytes());
         header_prefix.push('.');
-        Ok(SigningKey {
-            alg,
-            pair,
-            kid,
-            cert_der,
-            public_key,
-            header_prefix,
-            rng: LcRandom::new(),
-        })
+        Ok(SigningKey { alg, pair, kid, cert_der, public_key, header_prefix, rng: LcRandom::new() })
     }
 
     /// Key id: base64url SHA-1 thumbprint of the certificate (= `x5t`).
@@ -498,8 +437,8 @@ impl SigningKey {
     /// Signs with a caller-supplied protected header (e.g. a client assertion carrying
     /// `x5t#S256`). The header's `alg` must be this key's algorithm.
     pub fn sign_jwt_with_header(&self, header_json: &[u8], payload_json: &[u8]) -> Result<String, CryptoError> {
-        let header: Value = serde_json::from_slice(header_json)
-            .map_err(|_| CryptoError::InvalidInput("header is not JSON".into()))?;
+        let header: Value =
+            serde_json::from_slice(header_json).map_err(|_| CryptoError::InvalidInput("header is not JSON".into()))?;
         if header.get("alg").and_then(Value::as_str) != Some(self.alg.as_str()) {
             return Err(CryptoError::InvalidInput("header alg does not match the key".into()));
         }
@@ -513,9 +452,7 @@ impl SigningKey {
             KeyPairKind::Rsa(kp) => kp.public_modulus_len(),
             KeyPairKind::Ec(_) => 2 * P256_COORD_LEN,
         };
-        let mut out = String::with_capacity(
-            header_prefix.len() + 1 + (payload_json.len() + sig_len) * 4 / 3 + 4,
-        );
+        let mut out = String::with_capacity(header_prefix.len() + 1 + (payload_json.len() + sig_len) * 4 / 3 + 4);
         out.push_str(header_prefix);
         URL_STRICT.encode_string(payload_json, &mut out);
         let failed = |_| CryptoError::Internal("signing failed".into());
@@ -526,8 +463,7 @@ impl SigningKey {
                     _ => &sig::RSA_PKCS1_SHA256,
                 };
                 let mut signature = vec![0u8; sig_len];
-                kp.sign(padding, &self.rng, out.as_bytes(), &mut signature)
-                    .map_err(failed)?;
+                kp.sign(padding, &self.rng, out.as_bytes(), &mut signature).map_err(failed)?;
                 out.push('.');
                 URL_STRICT.encode_string(&signature, &mut out);
             }
@@ -555,8 +491,8 @@ pub struct Jwt<'a> {
 }
 
 fn decode_object(segment: &str, what: &str) -> Result<Map<String, Value>, CryptoError> {
-    let bytes = b64::url_decode_strict(segment)
-        .map_err(|_| CryptoError::InvalidToken(format!("{what} is not base64url")))?;
+    let bytes =
+        b64::url_decode_strict(segment).map_err(|_| CryptoError::InvalidToken(format!("{what} is not base64url")))?;
     serde_json::from_slice::<Map<String, Value>>(&bytes)
         .map_err(|_| CryptoError::InvalidToken(format!("{what} is not a JSON object")))
 }
@@ -571,49 +507,35 @@ pub fn decode_unverified(token: &str) -> Result<Jwt<'_>, CryptoError> {
         return Err(CryptoError::InvalidToken("token too long".into()));
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(CryptoError::InvalidToken("expected 3 segments".into()));
     };
-    let signing_input = token
-        .get(..h.len() + 1 + p.len())
-        .ok_or_else(|| CryptoError::InvalidToken("malformed".into()))?;
+    let signing_input =
+        token.get(..h.len() + 1 + p.len()).ok_or_else(|| CryptoError::InvalidToken("malformed".into()))?;
     let header = decode_object(h, "header")?;
     match header.get("alg") {
         Some(Value::String(a)) if a.eq_ignore_ascii_case("none") => {
-            return Err(CryptoError::InvalidToken(
-                "unsigned tokens are not accepted".into(),
-            ));
+            return Err(CryptoError::InvalidToken("unsigned tokens are not accepted".into()));
         }
         Some(Value::String(_)) => {}
         _ => {
-            return Err(CryptoError::InvalidToken(
-                "header \"alg\" must be a string".into(),
-            ));
+            return Err(CryptoError::InvalidToken("header \"alg\" must be a string".into()));
         }
     }
     match header.get("crit") {
         None => {}
         Some(Value::Array(a)) if a.is_empty() => {}
         Some(_) => {
-            return Err(CryptoError::Unsupported(
-                "critical header extensions".into(),
-            ));
+            return Err(CryptoError::Unsupported("critical header extensions".into()));
         }
     }
     let claims = decode_object(p, "payload")?;
-    let signature = b64::url_decode_strict(s)
-        .map_err(|_| CryptoError::InvalidToken("signature is not base64url".into()))?;
+    let signature =
+        b64::url_decode_strict(s).map_err(|_| CryptoError::InvalidToken("signature is not base64url".into()))?;
     if signature.is_empty() {
         return Err(CryptoError::InvalidToken("empty signature".into()));
     }
-    Ok(Jwt {
-        header,
-        claims,
-        signing_input,
-        signature,
-    })
+    Ok(Jwt { header, claims, signing_input, signature })
 }
 
 impl Jwt<'_> {
@@ -673,28 +595,17 @@ mod tests {
         let other = b64::url_encode(br#"{"aud":"api://x","sub":"admin","tid":"t1"}"#);
         let forged = format!("{}.{}.{}", s[0], other, s[2]);
         let jwt = decode_unverified(&forged).unwrap();
-        assert_eq!(
-            jwt.verify_with(&key.public_key()),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(jwt.verify_with(&key.public_key()), Err(CryptoError::BadSignature));
 
         // Tampered signature: flip one bit.
         let mut sig = b64::url_decode(&s[2]).unwrap();
         sig[10] ^= 0x01;
         let forged = format!("{}.{}.{}", s[0], s[1], b64::url_encode(&sig));
         let jwt = decode_unverified(&forged).unwrap();
-        assert_eq!(
-            jwt.verify_with(&key.public_key()),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(jwt.verify_with(&key.public_key()), Err(CryptoError::BadSignature));
 
         // Truncated signature.
-        let forged = format!(
-            "{}.{}.{}",
-            s[0],
-            s[1],
-            b64::url_encode(&sig[..sig.len() - 1])
-        );
+        let forged = format!("{}.{}.{}", s[0], s[1], b64::url_encode(&sig[..sig.len() - 1]));
         let jwt = decode_unverified(&forged).unwrap();
         assert!(jwt.verify_with(&key.public_key()).is_err());
     }
@@ -710,10 +621,7 @@ mod tests {
         assert_eq!(jwk["use"], "sig");
         assert_eq!(jwk["e"], "AQAB");
         assert_eq!(jwk["x5c"][0], b64::std_encode(key.cert_der()));
-        assert_eq!(
-            b64::url_decode(jwk["n"].as_str().unwrap()).unwrap().len(),
-            256
-        );
+        assert_eq!(b64::url_decode(jwk["n"].as_str().unwrap()).unwrap().len(), 256);
     }
 
     #[test]
@@ -738,10 +646,7 @@ mod tests {
         let header = b64::url_decode(&segments(&token)[0]).unwrap();
         assert_eq!(
             String::from_utf8(header).unwrap(),
-            format!(
-                r#"{{"typ":"JWT","alg":"RS256","x5t":"{0}","kid":"{0}"}}"#,
-                key.kid()
-            )
+            format!(r#"{{"typ":"JWT","alg":"RS256","x5t":"{0}","kid":"{0}"}}"#, key.kid())
         );
     }
 
@@ -753,18 +658,11 @@ mod tests {
         let es_token = ec.sign_jwt(PAYLOAD).unwrap();
         let rs = decode_unverified(&rs_token).unwrap();
         let es = decode_unverified(&es_token).unwrap();
-        assert!(matches!(
-            rs.verify_with(&ec.public_key()),
-            Err(CryptoError::InvalidKey(_))
-        ));
-        assert!(matches!(
-            es.verify_with(&rsa.public_key()),
-            Err(CryptoError::InvalidKey(_))
-        ));
+        assert!(matches!(rs.verify_with(&ec.public_key()), Err(CryptoError::InvalidKey(_))));
+        assert!(matches!(es.verify_with(&rsa.public_key()), Err(CryptoError::InvalidKey(_))));
         // RS256 signature presented as PS256 with the right key.
         assert_eq!(
-            rsa.public_key()
-                .verify(Alg::PS256, rs.signing_input.as_bytes(), &rs.signature),
+            rsa.public_key().verify(Alg::PS256, rs.signing_input.as_bytes(), &rs.signature),
             Err(CryptoError::BadSignature)
         );
         // Re-labelled header: the signature no longer covers the input.
@@ -772,19 +670,11 @@ mod tests {
         let header = br#"{"typ":"JWT","alg":"PS256"}"#;
         let relabelled = format!("{}.{}.{}", b64::url_encode(header), s[1], s[2]);
         let jwt = decode_unverified(&relabelled).unwrap();
-        assert_eq!(
-            jwt.verify_with(&rsa.public_key()),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(jwt.verify_with(&rsa.public_key()), Err(CryptoError::BadSignature));
     }
 
     fn token_with_header(header: &str) -> String {
-        format!(
-            "{}.{}.{}",
-            b64::url_encode(header.as_bytes()),
-            b64::url_encode(PAYLOAD),
-            b64::url_encode(&[1u8; 64])
-        )
+        format!("{}.{}.{}", b64::url_encode(header.as_bytes()), b64::url_encode(PAYLOAD), b64::url_encode(&[1u8; 64]))
     }
 
     #[test]
@@ -805,11 +695,7 @@ mod tests {
         ] {
             assert!(decode_unverified(&token_with_header(h)).is_err(), "{h}");
         }
-        let unsigned = format!(
-            "{}.{}.",
-            b64::url_encode(br#"{"alg":"none"}"#),
-            b64::url_encode(PAYLOAD)
-        );
+        let unsigned = format!("{}.{}.", b64::url_encode(br#"{"alg":"none"}"#), b64::url_encode(PAYLOAD));
         assert!(decode_unverified(&unsigned).is_err());
         // An empty crit is tolerated; an unknown alg decodes but cannot verify.
         assert!(decode_unverified(&token_with_header(r#"{"alg":"RS256","crit":[]}"#)).is_ok());
@@ -842,12 +728,7 @@ mod tests {
             format!("{}.{}.{}", s[0], b64::url_encode(b"[1,2]"), s[2]),
             format!("{}.{}.{}", s[0], b64::url_encode(b"\"s\""), s[2]),
             format!("{}.{}.{}", s[0], b64::url_encode(&[0xff, 0xfe]), s[2]),
-            format!(
-                "{}.{}.{}",
-                s[0],
-                b64::url_encode(big_claims.as_bytes()),
-                s[2]
-            ),
+            format!("{}.{}.{}", s[0], b64::url_encode(big_claims.as_bytes()), s[2]),
             format!("{token}{}", "A".repeat(20 * 1024)),
             "a.b.c".into(),
         ];
@@ -865,26 +746,13 @@ mod tests {
         let input = b"eyJhbGciOiJQUzI1NiJ9.eyJzdWIiOiJ4In0";
         let kp = RsaKeyPair::from_pkcs8(pkcs8.expose()).unwrap();
         let mut signature = vec![0u8; kp.public_modulus_len()];
-        kp.sign(
-            &sig::RSA_PSS_SHA256,
-            &LcRandom::new(),
-            input,
-            &mut signature,
-        )
-        .unwrap();
+        kp.sign(&sig::RSA_PSS_SHA256, &LcRandom::new(), input, &mut signature).unwrap();
         let pk = key.public_key();
         pk.verify(Alg::PS256, input, &signature).unwrap();
-        assert_eq!(
-            pk.verify(Alg::RS256, input, &signature),
-            Err(CryptoError::BadSignature)
-        );
-        assert_eq!(
-            pk.verify(Alg::PS256, b"other input", &signature),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(pk.verify(Alg::RS256, input, &signature), Err(CryptoError::BadSignature));
+        assert_eq!(pk.verify(Alg::PS256, b"other input", &signature), Err(CryptoError::BadSignature));
         // The same key material can sign PS256 tokens itself.
-        let ps =
-            SigningKey::from_parts(Alg::PS256, pkcs8.expose(), key.cert_der().to_vec()).unwrap();
+        let ps = SigningKey::from_parts(Alg::PS256, pkcs8.expose(), key.cert_der().to_vec()).unwrap();
         let token = ps.sign_jwt(PAYLOAD).unwrap();
         let jwt = decode_unverified(&token).unwrap();
         assert_eq!(jwt.alg().unwrap(), Alg::PS256);
@@ -894,43 +762,25 @@ mod tests {
     #[test]
     fn from_parts_round_trip() {
         for (key, pkcs8) in [rs256(), es256()] {
-            let reloaded =
-                SigningKey::from_parts(key.alg(), pkcs8.expose(), key.cert_der().to_vec()).unwrap();
+            let reloaded = SigningKey::from_parts(key.alg(), pkcs8.expose(), key.cert_der().to_vec()).unwrap();
             assert_eq!(reloaded.kid(), key.kid());
             assert_eq!(reloaded.public_key(), key.public_key());
             assert_eq!(reloaded.public_jwk(), key.public_jwk());
             let token = reloaded.sign_jwt(PAYLOAD).unwrap();
-            decode_unverified(&token)
-                .unwrap()
-                .verify_with(&key.public_key())
-                .unwrap();
+            decode_unverified(&token).unwrap().verify_with(&key.public_key()).unwrap();
         }
         let (rsa, rsa_pkcs8) = rs256();
         let (ec, ec_pkcs8) = es256();
         // Key and certificate from different pairs.
-        assert!(
-            SigningKey::from_parts(Alg::RS256, rsa_pkcs8.expose(), ec.cert_der().to_vec()).is_err()
-        );
-        assert!(
-            SigningKey::from_parts(Alg::ES256, ec_pkcs8.expose(), rsa.cert_der().to_vec()).is_err()
-        );
+        assert!(SigningKey::from_parts(Alg::RS256, rsa_pkcs8.expose(), ec.cert_der().to_vec()).is_err());
+        assert!(SigningKey::from_parts(Alg::ES256, ec_pkcs8.expose(), rsa.cert_der().to_vec()).is_err());
         // Key type that does not fit the algorithm.
-        assert!(
-            SigningKey::from_parts(Alg::ES256, rsa_pkcs8.expose(), rsa.cert_der().to_vec())
-                .is_err()
-        );
-        assert!(
-            SigningKey::from_parts(Alg::RS256, ec_pkcs8.expose(), ec.cert_der().to_vec()).is_err()
-        );
+        assert!(SigningKey::from_parts(Alg::ES256, rsa_pkcs8.expose(), rsa.cert_der().to_vec()).is_err());
+        assert!(SigningKey::from_parts(Alg::RS256, ec_pkcs8.expose(), ec.cert_der().to_vec()).is_err());
         assert!(SigningKey::from_parts(Alg::RS256, b"garbage", rsa.cert_der().to_vec()).is_err());
-        assert!(
-            SigningKey::from_parts(Alg::RS256, rsa_pkcs8.expose(), b"garbage".to_vec()).is_err()
-        );
+        assert!(SigningKey::from_parts(Alg::RS256, rsa_pkcs8.expose(), b"garbage".to_vec()).is_err());
         let (other, _) = SigningKey::generate(Alg::ES256, "other", NOT_BEFORE, NOT_AFTER).unwrap();
-        assert!(
-            SigningKey::from_parts(Alg::ES256, ec_pkcs8.expose(), other.cert_der().to_vec())
-                .is_err()
-        );
+        assert!(SigningKey::from_parts(Alg::ES256, ec_pkcs8.expose(), other.cert_der().to_vec()).is_err());
     }
 
     #[test]
@@ -954,10 +804,7 @@ mod tests {
         assert!(PublicKey::from_jwk(&j).is_ok());
         let mut j = rsa.public_jwk();
         j["n"] = b64::url_encode(&[0xc5; 128]).into();
-        assert!(matches!(
-            PublicKey::from_jwk(&j),
-            Err(CryptoError::InvalidKey(_))
-        ));
+        assert!(matches!(PublicKey::from_jwk(&j), Err(CryptoError::InvalidKey(_))));
         let mut j = rsa.public_jwk();
         j["n"] = "not base64!".into();
         assert!(PublicKey::from_jwk(&j).is_err());
@@ -969,29 +816,16 @@ mod tests {
         assert!(PublicKey::from_jwk(&j).is_err());
         let mut j = ec.public_jwk();
         j["crv"] = "P-384".into();
-        assert!(matches!(
-            PublicKey::from_jwk(&j),
-            Err(CryptoError::Unsupported(_))
-        ));
+        assert!(matches!(PublicKey::from_jwk(&j), Err(CryptoError::Unsupported(_))));
         assert!(PublicKey::from_jwk(&json!({"kty":"oct","k":"AAAA"})).is_err());
         assert!(PublicKey::from_jwk(&json!(["RSA"])).is_err());
         assert!(PublicKey::from_jwk(&json!({})).is_err());
         // A point that is not on the curve never verifies.
-        let bogus = PublicKey::EcP256 {
-            x: [1; 32],
-            y: [2; 32],
-        };
+        let bogus = PublicKey::EcP256 { x: [1; 32], y: [2; 32] };
         let token = ec.sign_jwt(PAYLOAD).unwrap();
-        assert!(
-            decode_unverified(&token)
-                .unwrap()
-                .verify_with(&bogus)
-                .is_err()
-        );
+        assert!(decode_unverified(&token).unwrap().verify_with(&bogus).is_err());
         // Leading zero bytes in n are normalised away.
-        let PublicKey::Rsa { n, e } = rsa.public_key() else {
-            unreachable!("RSA key")
-        };
+        let PublicKey::Rsa { n, e } = rsa.public_key() else { unreachable!("RSA key") };
         let mut padded = vec![0u8];
         padded.extend_from_slice(&n);
         let mut j = rsa.public_jwk();

@@ -40,15 +40,11 @@ impl Drop for Kek {
 impl Kek {
     /// Builds a KEK from exactly 32 bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let arr: [u8; KEY_LEN] = bytes
-            .try_into()
-            .map_err(|_| CryptoError::InvalidKey(format!("KEK must be {KEY_LEN} bytes")))?;
+        let arr: [u8; KEY_LEN] =
+            bytes.try_into().map_err(|_| CryptoError::InvalidKey(format!("KEK must be {KEY_LEN} bytes")))?;
         let unbound = UnboundKey::new(&AES_256_GCM, &arr)
             .map_err(|_| CryptoError::Internal("AES-256-GCM key setup failed".into()))?;
-        Ok(Self {
-            bytes: arr,
-            key: LessSafeKey::new(unbound),
-        })
+        Ok(Self { bytes: arr, key: LessSafeKey::new(unbound) })
     }
 
     /// Generates a fresh random KEK.
@@ -56,10 +52,7 @@ impl Kek {
         let mut bytes: [u8; KEY_LEN] = crate::rand::random_bytes(r);
         let unbound = UnboundKey::new(&AES_256_GCM, &bytes);
         match unbound {
-            Ok(unbound) => Self {
-                bytes,
-                key: LessSafeKey::new(unbound),
-            },
+            Ok(unbound) => Self { bytes, key: LessSafeKey::new(unbound) },
             // AES key setup only fails for a wrong length, which the type
             // rules out; stopping beats returning an unusable key.
             Err(_) => {
@@ -136,10 +129,7 @@ impl Kek {
         }
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Decrypt)?;
         let mut buf = body.to_vec();
-        match self
-            .key
-            .open_in_place(nonce, Aad::from(Self::full_aad(aad)), &mut buf)
-        {
+        match self.key.open_in_place(nonce, Aad::from(Self::full_aad(aad)), &mut buf) {
             Ok(plain) => {
                 let n = plain.len();
                 // Wipe the tag bytes left behind before shrinking the buffer.
@@ -184,16 +174,10 @@ mod tests {
         let r = SystemRandom::new();
         let kek = Kek::generate(&r);
         let sealed = kek.seal(b"secret value", b"aad", &r);
-        assert!(matches!(
-            kek.open(&sealed, b"aaD"),
-            Err(CryptoError::Decrypt)
-        ));
+        assert!(matches!(kek.open(&sealed, b"aaD"), Err(CryptoError::Decrypt)));
         assert!(matches!(kek.open(&sealed, b""), Err(CryptoError::Decrypt)));
         let other = Kek::generate(&r);
-        assert!(matches!(
-            other.open(&sealed, b"aad"),
-            Err(CryptoError::Decrypt)
-        ));
+        assert!(matches!(other.open(&sealed, b"aad"), Err(CryptoError::Decrypt)));
         for i in 0..sealed.len() {
             let mut t = sealed.clone();
             t[i] ^= 0x01;
@@ -204,10 +188,7 @@ mod tests {
         }
         let mut v2 = sealed.clone();
         v2[0] = 2;
-        assert!(matches!(
-            kek.open(&v2, b"aad"),
-            Err(CryptoError::Unsupported(_))
-        ));
+        assert!(matches!(kek.open(&v2, b"aad"), Err(CryptoError::Unsupported(_))));
     }
 
     #[test]

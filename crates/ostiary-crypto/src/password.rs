@@ -22,11 +22,7 @@ pub struct PasswordParams {
 impl Default for PasswordParams {
     /// RFC 9106 §4, second recommended option: 64 MiB, t = 3, p = 4.
     fn default() -> Self {
-        Self {
-            memory_kib: 64 * 1024,
-            iterations: 3,
-            parallelism: 4,
-        }
+        Self { memory_kib: 64 * 1024, iterations: 3, parallelism: 4 }
     }
 }
 
@@ -41,13 +37,8 @@ const MAX_ITERATIONS: u32 = 64;
 const MAX_PARALLELISM: u32 = 64;
 
 fn argon2_params(p: &PasswordParams) -> Result<Params, CryptoError> {
-    if p.memory_kib > MAX_MEMORY_KIB
-        || p.iterations > MAX_ITERATIONS
-        || p.parallelism > MAX_PARALLELISM
-    {
-        return Err(CryptoError::InvalidInput(
-            "argon2 parameters exceed the supported maximum".into(),
-        ));
+    if p.memory_kib > MAX_MEMORY_KIB || p.iterations > MAX_ITERATIONS || p.parallelism > MAX_PARALLELISM {
+        return Err(CryptoError::InvalidInput("argon2 parameters exceed the supported maximum".into()));
     }
     Params::new(p.memory_kib, p.iterations, p.parallelism, Some(OUTPUT_LEN))
         .map_err(|e| CryptoError::InvalidInput(format!("argon2 parameters: {e}")))
@@ -55,11 +46,7 @@ fn argon2_params(p: &PasswordParams) -> Result<Params, CryptoError> {
 
 /// Hashes a password with Argon2id (v=19) and a random 16-byte salt,
 /// returning a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
-pub fn hash_password(
-    password: &str,
-    params: &PasswordParams,
-    r: &dyn Random,
-) -> Result<String, CryptoError> {
+pub fn hash_password(password: &str, params: &PasswordParams, r: &dyn Random) -> Result<String, CryptoError> {
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params(params)?);
     let mut salt: [u8; SALT_LEN] = crate::rand::random_bytes(r);
     let result = argon
@@ -77,11 +64,8 @@ fn parse_stored(phc: &str) -> Option<(PasswordHash, PasswordParams)> {
         return None;
     }
     let params = Params::try_from(&hash).ok()?;
-    let params = PasswordParams {
-        memory_kib: params.m_cost(),
-        iterations: params.t_cost(),
-        parallelism: params.p_cost(),
-    };
+    let params =
+        PasswordParams { memory_kib: params.m_cost(), iterations: params.t_cost(), parallelism: params.p_cost() };
     argon2_params(&params).ok()?;
     Some((hash, params))
 }
@@ -93,18 +77,14 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         return false;
     };
     // The verifier takes algorithm, version and costs from the stored hash.
-    Argon2::default()
-        .verify_password(password.as_bytes(), &hash)
-        .is_ok()
+    Argon2::default().verify_password(password.as_bytes(), &hash).is_ok()
 }
 
 /// True when a stored hash should be recomputed with `params` after a
 /// successful login (costs changed, or the hash is not one of ours).
 pub fn needs_rehash(phc: &str, params: &PasswordParams) -> bool {
     match parse_stored(phc) {
-        Some((hash, stored)) => {
-            stored != *params || hash.version != Some(u32::from(Version::V0x13))
-        }
+        Some((hash, stored)) => stored != *params || hash.version != Some(u32::from(Version::V0x13)),
         None => true,
     }
 }
@@ -116,11 +96,7 @@ mod tests {
     use crate::rand::SystemRandom;
 
     fn small() -> PasswordParams {
-        PasswordParams {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        }
+        PasswordParams { memory_kib: 1024, iterations: 1, parallelism: 1 }
     }
 
     #[test]
@@ -168,16 +144,9 @@ mod tests {
     #[test]
     fn rejects_invalid_params() {
         let r = SystemRandom::new();
-        let p = PasswordParams {
-            memory_kib: 1,
-            iterations: 1,
-            parallelism: 1,
-        };
+        let p = PasswordParams { memory_kib: 1, iterations: 1, parallelism: 1 };
         assert!(hash_password("pw", &p, &r).is_err());
-        let p = PasswordParams {
-            iterations: 0,
-            ..small()
-        };
+        let p = PasswordParams { iterations: 0, ..small() };
         assert!(hash_password("pw", &p, &r).is_err());
     }
 }

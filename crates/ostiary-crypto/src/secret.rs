@@ -49,8 +49,7 @@ impl<T: Zeroize> fmt::Debug for Secret<T> {
 }
 
 /// Characters Entra uses in client secrets.
-const SECRET_CHARSET: &[u8; 66] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-";
+const SECRET_CHARSET: &[u8; 66] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-";
 /// The prefix is alphanumeric only, so a secret never starts with `-` or `.`
 /// (which shells and CLIs may treat as an option or a hidden file).
 const PREFIX_CHARSET: &[u8] = SECRET_CHARSET.split_at(62).0;
@@ -115,19 +114,14 @@ fn salted_digest(salt: &[u8], secret: &str) -> [u8; 32] {
 pub fn hash_client_secret(secret: &str, r: &dyn Random) -> String {
     let salt: [u8; SALT_LEN] = crate::rand::random_bytes(r);
     let digest = salted_digest(&salt, secret);
-    format!(
-        "{HASH_SCHEME}${}${}",
-        b64::url_encode(&salt),
-        b64::url_encode(&digest)
-    )
+    format!("{HASH_SCHEME}${}${}", b64::url_encode(&salt), b64::url_encode(&digest))
 }
 
 /// Verifies a client secret against a stored hash in constant time.
 /// Returns `false` for any malformed stored value.
 pub fn verify_client_secret(secret: &str, stored: &str) -> bool {
     let mut parts = stored.split('$');
-    let (Some(scheme), Some(salt), Some(digest), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(scheme), Some(salt), Some(digest), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return false;
     };
@@ -167,10 +161,7 @@ mod tests {
             assert!(s[..3].bytes().all(|b| b.is_ascii_alphanumeric()));
             assert!(s.bytes().all(|b| SECRET_CHARSET.contains(&b)));
         }
-        assert_ne!(
-            generate_client_secret(&r).expose(),
-            generate_client_secret(&r).expose()
-        );
+        assert_ne!(generate_client_secret(&r).expose(), generate_client_secret(&r).expose());
     }
 
     /// A source that returns only bytes the sampler must reject, then valid

@@ -17,16 +17,12 @@ pub(crate) const NOT_AFTER: OffsetDateTime = datetime!(2051-06-30 23:59:58 UTC);
 
 pub(crate) fn rs256() -> &'static (SigningKey, Secret<Vec<u8>>) {
     static KEY: OnceLock<(SigningKey, Secret<Vec<u8>>)> = OnceLock::new();
-    KEY.get_or_init(|| {
-        SigningKey::generate(Alg::RS256, "ostiary-test-rsa", NOT_BEFORE, NOT_AFTER).unwrap()
-    })
+    KEY.get_or_init(|| SigningKey::generate(Alg::RS256, "ostiary-test-rsa", NOT_BEFORE, NOT_AFTER).unwrap())
 }
 
 pub(crate) fn es256() -> &'static (SigningKey, Secret<Vec<u8>>) {
     static KEY: OnceLock<(SigningKey, Secret<Vec<u8>>)> = OnceLock::new();
-    KEY.get_or_init(|| {
-        SigningKey::generate(Alg::ES256, "ostiary-test-ec", NOT_BEFORE, NOT_AFTER).unwrap()
-    })
+    KEY.get_or_init(|| SigningKey::generate(Alg::ES256, "ostiary-test-ec", NOT_BEFORE, NOT_AFTER).unwrap())
 }
 
 /// Deterministic xorshift64 generator for fuzz-style loops.

@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
+    KeyPair, KeyUsagePurpose, SanType,
 };
 use time::OffsetDateTime;
 
@@ -33,8 +33,7 @@ fn cn_only(cn: &str) -> DistinguishedName {
     dn
 }
 
-const CA_KEY_USAGES: [KeyUsagePurpose; 2] =
-    [KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+const CA_KEY_USAGES: [KeyUsagePurpose; 2] = [KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
 
 /// Creates a self-signed CA (CA:TRUE, pathlen 0, keyCertSign + cRLSign).
 pub fn generate_dev_ca(
@@ -51,10 +50,7 @@ pub fn generate_dev_ca(
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = CA_KEY_USAGES.to_vec();
     let cert = params.self_signed(&key).map_err(rc)?;
-    Ok(DevCa {
-        cert_pem: cert.pem(),
-        key_pem: Secret::new(key.serialize_pem()),
-    })
+    Ok(DevCa { cert_pem: cert.pem(), key_pem: Secret::new(key.serialize_pem()) })
 }
 
 /// Issues a server certificate (EKU serverAuth, the given SANs) signed by
@@ -72,17 +68,12 @@ pub fn issue_server_cert(
     not_after: OffsetDateTime,
 ) -> Result<(String, Secret<String>), CryptoError> {
     if dns_names.is_empty() && ips.is_empty() {
-        return Err(CryptoError::InvalidInput(
-            "a server certificate needs at least one DNS name or IP address".into(),
-        ));
+        return Err(CryptoError::InvalidInput("a server certificate needs at least one DNS name or IP address".into()));
     }
     let ca_cert = Certificate::from_pem(&ca.cert_pem)?;
-    let ca_cn = ca_cert
-        .subject_cn
-        .clone()
-        .ok_or_else(|| CryptoError::InvalidCertificate("CA certificate has no CN".into()))?;
-    let ca_key = KeyPair::from_pem(ca.key_pem.expose())
-        .map_err(|e| CryptoError::InvalidKey(format!("CA key: {e}")))?;
+    let ca_cn =
+        ca_cert.subject_cn.clone().ok_or_else(|| CryptoError::InvalidCertificate("CA certificate has no CN".into()))?;
+    let ca_key = KeyPair::from_pem(ca.key_pem.expose()).map_err(|e| CryptoError::InvalidKey(format!("CA key: {e}")))?;
 
     let mut issuer_params = CertificateParams::default();
     issuer_params.distinguished_name = cn_only(&ca_cn);
@@ -94,20 +85,14 @@ pub fn issue_server_cert(
 
     let mut sans = Vec::with_capacity(dns_names.len() + ips.len());
     for name in dns_names {
-        let ia5 = name
-            .as_str()
-            .try_into()
-            .map_err(|_| CryptoError::InvalidInput(format!("invalid DNS name {name:?}")))?;
+        let ia5 =
+            name.as_str().try_into().map_err(|_| CryptoError::InvalidInput(format!("invalid DNS name {name:?}")))?;
         sans.push(SanType::DnsName(ia5));
     }
     sans.extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
 
     let mut params = CertificateParams::default();
-    let cn = dns_names
-        .first()
-        .cloned()
-        .or_else(|| ips.first().map(ToString::to_string))
-        .unwrap_or_default();
+    let cn = dns_names.first().cloned().or_else(|| ips.first().map(ToString::to_string)).unwrap_or_default();
     params.distinguished_name = cn_only(&cn);
     params.subject_alt_names = sans;
     params.not_before = cert_time(not_before);
@@ -125,9 +110,7 @@ pub fn issue_server_cert(
     // a certificate that does not chain, so refuse to return it.
     Certificate::from_der(cert.der())?
         .verify_signed_by(&ca_cert)
-        .map_err(|e| {
-            CryptoError::InvalidInput(format!("issued certificate does not chain to the CA: {e}"))
-        })?;
+        .map_err(|e| CryptoError::InvalidInput(format!("issued certificate does not chain to the CA: {e}")))?;
 
     Ok((cert.pem(), Secret::new(key.serialize_pem())))
 }
@@ -156,10 +139,7 @@ mod tests {
         assert!(ca.key_pem.expose().contains("BEGIN PRIVATE KEY"));
         assert_eq!(format!("{:?}", ca.key_pem), "Secret(***)");
         let dns = vec!["localhost".to_string(), "ostiary.test".to_string()];
-        let ips = [
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ];
+        let ips = [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)];
         let snb = datetime!(2025-02-01 12:00 UTC);
         let sna = datetime!(2026-02-01 12:00 UTC);
         let (cert_pem, key_pem) = issue_server_cert(&ca, &dns, &ips, snb, sna).unwrap();
@@ -181,9 +161,7 @@ mod tests {
         // The returned key is the certificate's key.
         let key = KeyPair::from_pem(key_pem.expose()).unwrap();
         assert!(key_pem.expose().contains("BEGIN PRIVATE KEY"));
-        let PublicKey::EcP256 { x, y } = &server.public_key else {
-            unreachable!("server key must be P-256")
-        };
+        let PublicKey::EcP256 { x, y } = &server.public_key else { unreachable!("server key must be P-256") };
         let raw = key.public_key_raw();
         assert_eq!(&raw[1..33], x);
         assert_eq!(&raw[33..], y);
@@ -202,22 +180,13 @@ mod tests {
         let cert = Certificate::from_pem(&pem).unwrap();
         assert_eq!(cert.subject_cn.as_deref(), Some("10.0.0.7"));
 
-        assert!(matches!(
-            issue_server_cert(&ca, &[], &[], NB, NA),
-            Err(CryptoError::InvalidInput(_))
-        ));
+        assert!(matches!(issue_server_cert(&ca, &[], &[], NB, NA), Err(CryptoError::InvalidInput(_))));
         assert!(issue_server_cert(&ca, &["bad\u{e9}name".to_string()], &[], NB, NA).is_err());
-        let broken = DevCa {
-            cert_pem: ca.cert_pem.clone(),
-            key_pem: Secret::new("not a key".to_string()),
-        };
+        let broken = DevCa { cert_pem: ca.cert_pem.clone(), key_pem: Secret::new("not a key".to_string()) };
         assert!(issue_server_cert(&broken, &["a.test".to_string()], &[], NB, NA).is_err());
         // A CA key that does not belong to the CA certificate is detected.
         let other = generate_dev_ca("CA", NB, NA).unwrap();
-        let mismatched = DevCa {
-            cert_pem: ca.cert_pem.clone(),
-            key_pem: other.key_pem.clone(),
-        };
+        let mismatched = DevCa { cert_pem: ca.cert_pem.clone(), key_pem: other.key_pem.clone() };
         assert!(issue_server_cert(&mismatched, &["a.test".to_string()], &[], NB, NA).is_err());
     }
 }

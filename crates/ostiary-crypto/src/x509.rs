@@ -80,13 +80,8 @@ fn invalid(msg: &str) -> CryptoError {
 fn algorithm_identifier<'a>(tlv: &Tlv<'a>) -> Result<(Tlv<'a>, Option<Tlv<'a>>), CryptoError> {
     let mut r = Reader::inside(tlv);
     let oid = r.read(der::OID, "algorithm OID expected").map_err(bad)?;
-    let params = if r.is_empty() {
-        None
-    } else {
-        Some(r.read_any().map_err(bad)?)
-    };
-    r.finish("trailing data in AlgorithmIdentifier")
-        .map_err(bad)?;
+    let params = if r.is_empty() { None } else { Some(r.read_any().map_err(bad)?) };
+    r.finish("trailing data in AlgorithmIdentifier").map_err(bad)?;
     Ok((oid, params))
 }
 
@@ -106,10 +101,7 @@ fn signature_scheme(oid: &[u8], params: Option<&Tlv<'_>>) -> Result<Option<Schem
         }
         return Ok(Some(*s));
     }
-    let ecdsa = [
-        (OID_ECDSA_SHA256, Scheme::EcdsaP256Sha256Asn1),
-        (OID_ECDSA_SHA384, Scheme::EcdsaP256Sha384Asn1),
-    ];
+    let ecdsa = [(OID_ECDSA_SHA256, Scheme::EcdsaP256Sha256Asn1), (OID_ECDSA_SHA384, Scheme::EcdsaP256Sha384Asn1)];
     if let Some((_, s)) = ecdsa.iter().find(|(o, _)| *o == oid) {
         if params.is_some() {
             return Err(invalid("ECDSA signature parameters must be absent"));
@@ -151,10 +143,8 @@ fn parse_time(tlv: &Tlv<'_>) -> Result<OffsetDateTime, CryptoError> {
     };
     let month = Month::try_from(field(0)?).map_err(|_| invalid("invalid month"))?;
     let year = i32::try_from(year).map_err(|_| invalid("invalid year"))?;
-    let date =
-        Date::from_calendar_date(year, month, field(2)?).map_err(|_| invalid("invalid date"))?;
-    let time = Time::from_hms(field(4)?, field(6)?, field(8)?)
-        .map_err(|_| invalid("invalid time of day"))?;
+    let date = Date::from_calendar_date(year, month, field(2)?).map_err(|_| invalid("invalid date"))?;
+    let time = Time::from_hms(field(4)?, field(6)?, field(8)?).map_err(|_| invalid("invalid time of day"))?;
     Ok(PrimitiveDateTime::new(date, time).assume_utc())
 }
 
@@ -163,9 +153,7 @@ fn directory_string(tlv: &Tlv<'_>) -> Result<String, CryptoError> {
     let v = tlv.value;
     match tlv.tag {
         // UTF8String
-        0x0c => std::str::from_utf8(v)
-            .map(str::to_owned)
-            .map_err(|_| invalid("invalid UTF8String")),
+        0x0c => std::str::from_utf8(v).map(str::to_owned).map_err(|_| invalid("invalid UTF8String")),
         // PrintableString, IA5String
         0x13 | 0x16 => {
             if v.is_ascii() {
@@ -182,9 +170,7 @@ fn directory_string(tlv: &Tlv<'_>) -> Result<String, CryptoError> {
                 return Err(invalid("odd-length BMPString"));
             }
             let units = v.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units)
-                .collect::<Result<String, _>>()
-                .map_err(|_| invalid("invalid BMPString"))
+            char::decode_utf16(units).collect::<Result<String, _>>().map_err(|_| invalid("invalid BMPString"))
         }
         // UniversalString (UTF-32BE)
         0x1c => {
@@ -211,9 +197,7 @@ fn common_name(name: &Tlv<'_>) -> Result<Option<String>, CryptoError> {
             return Err(invalid("empty RDN"));
         }
         while !attrs.is_empty() {
-            let atv = attrs
-                .read(der::SEQUENCE, "attribute must be a SEQUENCE")
-                .map_err(bad)?;
+            let atv = attrs.read(der::SEQUENCE, "attribute must be a SEQUENCE").map_err(bad)?;
             let mut a = Reader::inside(&atv);
             let oid = a.read(der::OID, "attribute type expected").map_err(bad)?;
             let value = a.read_any().map_err(bad)?;
@@ -228,9 +212,7 @@ fn common_name(name: &Tlv<'_>) -> Result<Option<String>, CryptoError> {
 
 fn subject_public_key(spki: &Tlv<'_>) -> Result<PublicKey, CryptoError> {
     let mut r = Reader::inside(spki);
-    let alg = r
-        .read(der::SEQUENCE, "SPKI algorithm expected")
-        .map_err(bad)?;
+    let alg = r.read(der::SEQUENCE, "SPKI algorithm expected").map_err(bad)?;
     let key = r.read(der::BIT_STRING, "SPKI key expected").map_err(bad)?;
     r.finish("trailing data in SPKI").map_err(bad)?;
     let (oid, params) = algorithm_identifier(&alg)?;
@@ -242,9 +224,7 @@ fn subject_public_key(spki: &Tlv<'_>) -> Result<PublicKey, CryptoError> {
         PublicKey::from_pkcs1_der(key_bytes)
     } else if oid.value == OID_EC_PUBLIC_KEY {
         match params {
-            Some(p) if p.tag == der::OID && p.value == OID_P256 => {
-                PublicKey::from_p256_point(key_bytes)
-            }
+            Some(p) if p.tag == der::OID && p.value == OID_P256 => PublicKey::from_p256_point(key_bytes),
             _ => Err(CryptoError::Unsupported("EC curve other than P-256".into())),
         }
     } else {
@@ -260,23 +240,16 @@ struct Extensions {
 
 fn parse_extensions(outer: &Tlv<'_>) -> Result<Extensions, CryptoError> {
     let mut r = Reader::inside(outer);
-    let list = r
-        .read(der::SEQUENCE, "Extensions must be a SEQUENCE")
-        .map_err(bad)?;
+    let list = r.read(der::SEQUENCE, "Extensions must be a SEQUENCE").map_err(bad)?;
     r.finish("trailing data after Extensions").map_err(bad)?;
-    let mut out = Extensions {
-        subject_key_id: None,
-        is_ca: false,
-    };
+    let mut out = Extensions { subject_key_id: None, is_ca: false };
     let mut seen: Vec<&[u8]> = Vec::new();
     let mut exts = Reader::inside(&list);
     if exts.is_empty() {
         return Err(invalid("empty Extensions"));
     }
     while !exts.is_empty() {
-        let ext = exts
-            .read(der::SEQUENCE, "Extension must be a SEQUENCE")
-            .map_err(bad)?;
+        let ext = exts.read(der::SEQUENCE, "Extension must be a SEQUENCE").map_err(bad)?;
         let mut e = Reader::inside(&ext);
         let oid = e.read(der::OID, "extension OID expected").map_err(bad)?;
         if let Some(critical) = e.read_optional(der::BOOLEAN).map_err(bad)? {
@@ -285,9 +258,7 @@ fn parse_extensions(outer: &Tlv<'_>) -> Result<Extensions, CryptoError> {
                 return Err(invalid("explicit default criticality"));
             }
         }
-        let value = e
-            .read(der::OCTET_STRING, "extension value expected")
-            .map_err(bad)?;
+        let value = e.read(der::OCTET_STRING, "extension value expected").map_err(bad)?;
         e.finish("trailing data in Extension").map_err(bad)?;
         if seen.len() >= MAX_EXTENSIONS {
             return Err(invalid("too many extensions"));
@@ -336,24 +307,16 @@ impl Certificate {
             return Err(invalid("certificate must be a SEQUENCE"));
         }
         let mut c = Reader::inside(&cert);
-        let tbs = c
-            .read(der::SEQUENCE, "TBSCertificate expected")
-            .map_err(bad)?;
-        let outer_alg = c
-            .read(der::SEQUENCE, "signatureAlgorithm expected")
-            .map_err(bad)?;
-        let sig = c
-            .read(der::BIT_STRING, "signatureValue expected")
-            .map_err(bad)?;
+        let tbs = c.read(der::SEQUENCE, "TBSCertificate expected").map_err(bad)?;
+        let outer_alg = c.read(der::SEQUENCE, "signatureAlgorithm expected").map_err(bad)?;
+        let sig = c.read(der::BIT_STRING, "signatureValue expected").map_err(bad)?;
         c.finish("trailing data in certificate").map_err(bad)?;
 
         let mut t = Reader::inside(&tbs);
         let version = match t.read_optional(0xa0).map_err(bad)? {
             Some(v) => {
                 let mut vr = Reader::inside(&v);
-                let n = vr
-                    .read(der::INTEGER, "version INTEGER expected")
-                    .map_err(bad)?;
+                let n = vr.read(der::INTEGER, "version INTEGER expected").map_err(bad)?;
                 vr.finish("trailing data in version").map_err(bad)?;
                 match der::small_integer(n.value).map_err(bad)? {
                     // v1 is the DEFAULT and must be omitted in DER.
@@ -368,15 +331,11 @@ impl Certificate {
         if serial.value.len() > 21 {
             return Err(invalid("serial number too long"));
         }
-        let inner_alg = t
-            .read(der::SEQUENCE, "signature algorithm expected")
-            .map_err(bad)?;
+        let inner_alg = t.read(der::SEQUENCE, "signature algorithm expected").map_err(bad)?;
         let issuer = t.read(der::SEQUENCE, "issuer expected").map_err(bad)?;
         let validity = t.read(der::SEQUENCE, "validity expected").map_err(bad)?;
         let subject = t.read(der::SEQUENCE, "subject expected").map_err(bad)?;
-        let spki = t
-            .read(der::SEQUENCE, "subjectPublicKeyInfo expected")
-            .map_err(bad)?;
+        let spki = t.read(der::SEQUENCE, "subjectPublicKeyInfo expected").map_err(bad)?;
         let issuer_uid = t.read_optional(0x81).map_err(bad)?;
         let subject_uid = t.read_optional(0x82).map_err(bad)?;
         let extensions = t.read_optional(0xa3).map_err(bad)?;
@@ -409,10 +368,7 @@ impl Certificate {
         let public_key = subject_public_key(&spki)?;
         let ext = match &extensions {
             Some(e) => parse_extensions(e)?,
-            None => Extensions {
-                subject_key_id: None,
-                is_ca: false,
-            },
+            None => Extensions { subject_key_id: None, is_ca: false },
         };
 
         Ok(Certificate {
@@ -437,15 +393,10 @@ impl Certificate {
     pub fn from_pem(pem: &str) -> Result<Self, CryptoError> {
         const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
         const END: &str = "-----END CERTIFICATE-----";
-        let start = pem
-            .find(BEGIN)
-            .ok_or_else(|| invalid("no CERTIFICATE block in PEM"))?
-            + BEGIN.len();
+        let start = pem.find(BEGIN).ok_or_else(|| invalid("no CERTIFICATE block in PEM"))? + BEGIN.len();
         let rest = pem.get(start..).unwrap_or_default();
-        let body = rest
-            .find(END)
-            .and_then(|end| rest.get(..end))
-            .ok_or_else(|| invalid("unterminated CERTIFICATE block"))?;
+        let body =
+            rest.find(END).and_then(|end| rest.get(..end)).ok_or_else(|| invalid("unterminated CERTIFICATE block"))?;
         // Enough for 64 KiB of DER plus line breaks; checked before decoding.
         if body.len() > MAX_CERT_LEN * 3 / 2 {
             return Err(invalid("certificate too large"));
@@ -485,11 +436,7 @@ impl Certificate {
     /// The signed TBSCertificate bytes, the signature algorithm OID (DER
     /// value bytes) and the signature bytes.
     pub fn tbs_and_signature(&self) -> (&[u8], &[u8], &[u8]) {
-        (
-            self.slice(&self.tbs),
-            self.slice(&self.sig_alg_oid),
-            self.slice(&self.signature),
-        )
+        (self.slice(&self.tbs), self.slice(&self.sig_alg_oid), self.slice(&self.signature))
     }
 
     /// DER of the issuer Name.
@@ -530,9 +477,8 @@ impl Certificate {
         if self.issuer_der() != issuer.subject_der() {
             return Err(invalid("issuer name does not match"));
         }
-        let scheme = self
-            .sig_scheme
-            .ok_or_else(|| CryptoError::Unsupported("certificate signature algorithm".into()))?;
+        let scheme =
+            self.sig_scheme.ok_or_else(|| CryptoError::Unsupported("certificate signature algorithm".into()))?;
         let (tbs, _, signature) = self.tbs_and_signature();
         issuer.public_key.verify_scheme(scheme, tbs, signature)
     }
@@ -576,10 +522,7 @@ mod tests {
             assert!(!cert.is_valid_at(datetime!(2051-06-30 23:59:59 UTC)));
             // A token signed by the key verifies with the certificate's key.
             let token = key.sign_jwt(br#"{"sub":"x"}"#).unwrap();
-            decode_unverified(&token)
-                .unwrap()
-                .verify_with(&cert.public_key)
-                .unwrap();
+            decode_unverified(&token).unwrap().verify_with(&cert.public_key).unwrap();
             // PEM round trip.
             let again = Certificate::from_pem(&cert.to_pem()).unwrap();
             assert_eq!(again, cert);
@@ -607,10 +550,7 @@ mod tests {
         // A different CA with the same name does not verify it.
         let other = generate_dev_ca("Ostiary Dev CA", nb, na).unwrap();
         let other = Certificate::from_pem(&other.cert_pem).unwrap();
-        assert_eq!(
-            cert.verify_signed_by(&other),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(cert.verify_signed_by(&other), Err(CryptoError::BadSignature));
         // Names differ: rejected before any signature check.
         let rsa = Certificate::from_der(rs256().0.cert_der()).unwrap();
         assert!(cert.verify_signed_by(&rsa).is_err());
@@ -633,27 +573,12 @@ mod tests {
 
     #[test]
     fn time_encodings() {
-        let utc =
-            |s: &str| parse_time(&der::parse_single(&tlv(der::UTC_TIME, s.as_bytes())).unwrap());
-        let gt = |s: &str| {
-            parse_time(&der::parse_single(&tlv(der::GENERALIZED_TIME, s.as_bytes())).unwrap())
-        };
-        assert_eq!(
-            utc("491231235959Z").unwrap(),
-            datetime!(2049-12-31 23:59:59 UTC)
-        );
-        assert_eq!(
-            utc("500101000000Z").unwrap(),
-            datetime!(1950-01-01 0:00 UTC)
-        );
-        assert_eq!(
-            gt("20500101000000Z").unwrap(),
-            datetime!(2050-01-01 0:00 UTC)
-        );
-        assert_eq!(
-            gt("99991231235959Z").unwrap(),
-            datetime!(9999-12-31 23:59:59 UTC)
-        );
+        let utc = |s: &str| parse_time(&der::parse_single(&tlv(der::UTC_TIME, s.as_bytes())).unwrap());
+        let gt = |s: &str| parse_time(&der::parse_single(&tlv(der::GENERALIZED_TIME, s.as_bytes())).unwrap());
+        assert_eq!(utc("491231235959Z").unwrap(), datetime!(2049-12-31 23:59:59 UTC));
+        assert_eq!(utc("500101000000Z").unwrap(), datetime!(1950-01-01 0:00 UTC));
+        assert_eq!(gt("20500101000000Z").unwrap(), datetime!(2050-01-01 0:00 UTC));
+        assert_eq!(gt("99991231235959Z").unwrap(), datetime!(9999-12-31 23:59:59 UTC));
         for bad in [
             "4912312359Z",
             "491231235959",
@@ -666,12 +591,7 @@ mod tests {
         ] {
             assert!(utc(bad).is_err(), "{bad}");
         }
-        for bad in [
-            "20500101000000.5Z",
-            "2050010100000Z",
-            "205001010000000",
-            "20501301000000Z",
-        ] {
+        for bad in ["20500101000000.5Z", "2050010100000Z", "205001010000000", "20501301000000Z"] {
             assert!(gt(bad).is_err(), "{bad}");
         }
     }
@@ -744,14 +664,8 @@ mod tests {
         assert!(Certificate::from_der(&deep).is_err());
         // Over the size limit, even if otherwise well-formed.
         let big = tlv(0x30, &tlv(0x04, &vec![0u8; 70 * 1024]));
-        assert!(matches!(
-            Certificate::from_der(&big),
-            Err(CryptoError::InvalidCertificate(_))
-        ));
-        let pem = format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            b64::std_encode(&big)
-        );
+        assert!(matches!(Certificate::from_der(&big), Err(CryptoError::InvalidCertificate(_))));
+        let pem = format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", b64::std_encode(&big));
         assert!(Certificate::from_pem(&pem).is_err());
     }
 
@@ -759,11 +673,8 @@ mod tests {
     fn pem_handling() {
         let der = rs256().0.cert_der().to_vec();
         let body = b64::std_encode(&der);
-        let crlf: String = body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| format!("{}\r\n", std::str::from_utf8(c).unwrap()))
-            .collect();
+        let crlf: String =
+            body.as_bytes().chunks(64).map(|c| format!("{}\r\n", std::str::from_utf8(c).unwrap())).collect();
         let bundle = format!(
             "junk\n-----BEGIN CERTIFICATE-----\r\n{crlf}-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
         );
@@ -771,10 +682,7 @@ mod tests {
         for bad in [
             String::new(),
             "-----BEGIN CERTIFICATE-----\nAAAA".into(),
-            format!(
-                "-----BEGIN CERTIFICATE-----\n{}!\n-----END CERTIFICATE-----",
-                body
-            ),
+            format!("-----BEGIN CERTIFICATE-----\n{}!\n-----END CERTIFICATE-----", body),
             format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----"),
             "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----".into(),
         ] {

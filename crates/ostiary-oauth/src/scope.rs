@@ -44,11 +44,7 @@ mod tests {
             "https://graph.microsoft.com"
         );
         for bad in ["api://x/read", "a/.default b/.default", "/.default", ""] {
-            assert_eq!(
-                parse_app_scope(Some(bad)).unwrap_err().code,
-                if bad.is_empty() { 70011 } else { 70011 },
-                "{bad}"
-            );
+            assert_eq!(parse_app_scope(Some(bad)).unwrap_err().code, 70011, "{bad}");
         }
         assert_eq!(parse_app_scope(None).unwrap_err().code, 900144);
     }

@@ -10,9 +10,6 @@ pub struct ParseError {
 
 impl ParseError {
     pub fn new(message: impl Into<String>, position: usize) -> Self {
-        Self {
-            message: message.into(),
-            position,
-        }
+        Self { message: message.into(), position }
     }
 }

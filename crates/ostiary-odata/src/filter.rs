@@ -64,43 +64,17 @@ impl CmpOp {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    Compare {
-        prop: PropPath,
-        op: CmpOp,
-        value: Literal,
-    },
-    In {
-        prop: PropPath,
-        values: Vec<Literal>,
-    },
-    StartsWith {
-        prop: PropPath,
-        value: String,
-    },
-    EndsWith {
-        prop: PropPath,
-        value: String,
-    },
-    Contains {
-        prop: PropPath,
-        value: String,
-    },
+    Compare { prop: PropPath, op: CmpOp, value: Literal },
+    In { prop: PropPath, values: Vec<Literal> },
+    StartsWith { prop: PropPath, value: String },
+    EndsWith { prop: PropPath, value: String },
+    Contains { prop: PropPath, value: String },
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
-    Any {
-        collection: PropPath,
-        var: String,
-        predicate: Box<Expr>,
-    },
-    All {
-        collection: PropPath,
-        var: String,
-        predicate: Box<Expr>,
-    },
-    AnyEmpty {
-        collection: PropPath,
-    },
+    Any { collection: PropPath, var: String, predicate: Box<Expr> },
+    All { collection: PropPath, var: String, predicate: Box<Expr> },
+    AnyEmpty { collection: PropPath },
 }
 
 /// Parses a `$filter` value. Keywords and function names are case-insensitive; property
@@ -108,13 +82,7 @@ pub enum Expr {
 pub fn parse_filter(input: &str) -> Result<Expr, ParseError> {
     check_len(input)?;
     let toks = tokenize(input)?;
-    let mut p = Parser {
-        toks,
-        i: 0,
-        depth: 0,
-        nodes: 0,
-        vars: Vec::new(),
-    };
+    let mut p = Parser { toks, i: 0, depth: 0, nodes: 0, vars: Vec::new() };
     let e = p.or()?;
     if *p.peek() != Tok::Eof {
         return p.err("expected 'and', 'or' or end of input");
@@ -164,8 +132,7 @@ fn tokenize(s: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
             Tok::Lit(Literal::Guid(s[start..i].to_ascii_lowercase()))
         } else if dd(rest, 0, 4).is_some() && rest.get(4) == Some(&b'-') {
             // Four digits and a dash can only start a timestamp; a date-only form is not supported.
-            let n = datetime_len(rest)
-                .ok_or_else(|| ParseError::new("invalid date/time literal", i))?;
+            let n = datetime_len(rest).ok_or_else(|| ParseError::new("invalid date/time literal", i))?;
             i += n;
             Tok::Lit(Literal::DateTime(s[start..i].to_owned()))
         } else if c.is_ascii_digit() || c == b'-' {
@@ -232,9 +199,7 @@ fn guid_len(b: &[u8]) -> Option<usize> {
 
 /// Value of exactly `n` ASCII digits at `i`.
 fn dd(b: &[u8], i: usize, n: usize) -> Option<u32> {
-    b.get(i..i + n)?.iter().try_fold(0u32, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-    })
+    b.get(i..i + n)?.iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
 }
 
 fn at(b: &[u8], i: usize, c: u8) -> bool {
@@ -278,13 +243,7 @@ fn datetime_len(b: &[u8]) -> Option<usize> {
 
 /// End offset of the (possibly empty) run of ASCII digits starting at `i`.
 fn digit_run(b: &[u8], i: usize) -> Option<usize> {
-    Some(
-        i + b
-            .get(i..)?
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count(),
-    )
+    Some(i + b.get(i..)?.iter().take_while(|c| c.is_ascii_digit()).count())
 }
 
 fn number(s: &str, i: usize) -> Result<(Literal, usize), ParseError> {
@@ -299,10 +258,7 @@ fn number(s: &str, i: usize) -> Result<(Literal, usize), ParseError> {
     if float {
         let frac_end = digits(end + 1);
         if frac_end == end + 1 {
-            return Err(ParseError::new(
-                "expected digits after decimal point",
-                end + 1,
-            ));
+            return Err(ParseError::new("expected digits after decimal point", end + 1));
         }
         end = frac_end;
     }
@@ -311,15 +267,11 @@ fn number(s: &str, i: usize) -> Result<(Literal, usize), ParseError> {
     }
     let text = &s[i..end];
     let lit = if float {
-        text.parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(Literal::Float)
+        text.parse::<f64>().ok().filter(|f| f.is_finite()).map(Literal::Float)
     } else {
         text.parse::<i64>().ok().map(Literal::Int)
     };
-    lit.map(|l| (l, end))
-        .ok_or_else(|| ParseError::new("number out of range", i))
+    lit.map(|l| (l, end)).ok_or_else(|| ParseError::new("number out of range", i))
 }
 
 struct Parser {
@@ -341,10 +293,7 @@ impl Parser {
     }
 
     fn pos(&self) -> usize {
-        self.toks
-            .get(self.i)
-            .or(self.toks.last())
-            .map_or(0, |t| t.1)
+        self.toks.get(self.i).or(self.toks.last()).map_or(0, |t| t.1)
     }
 
     fn bump(&mut self) -> Tok {
@@ -438,11 +387,7 @@ impl Parser {
                 return self.err("comparing two literals is not supported");
             }
             let (prop, _) = self.path(false)?;
-            return self.node(Expr::Compare {
-                prop,
-                op: op.flipped(),
-                value,
-            });
+            return self.node(Expr::Compare { prop, op: op.flipped(), value });
         }
         let Tok::Ident(name) = self.peek().clone() else {
             return self.err("expected expression");
@@ -460,9 +405,7 @@ impl Parser {
         let op = self.cmp_op()?;
         match self.literal() {
             Some(value) => self.node(Expr::Compare { prop, op, value }),
-            None if matches!(self.peek(), Tok::Ident(_)) => {
-                self.err("comparing two properties is not supported")
-            }
+            None if matches!(self.peek(), Tok::Ident(_)) => self.err("comparing two properties is not supported"),
             None => self.err("expected literal"),
         }
     }
@@ -543,9 +486,7 @@ impl Parser {
         let (prop, _) = self.path(false)?;
         self.expect(Tok::Comma, "','")?;
         let Tok::Lit(Literal::String(value)) = self.peek().clone() else {
-            return self.err(format!(
-                "second argument of {kind} must be a string literal"
-            ));
+            return self.err(format!("second argument of {kind} must be a string literal"));
         };
         self.bump();
         self.expect(Tok::RParen, "')'")?;
@@ -570,10 +511,7 @@ impl Parser {
             return Err(ParseError::new("expected lambda variable", var_pos));
         };
         if self.vars.iter().any(|v| v.0 == var) {
-            return Err(ParseError::new(
-                format!("lambda variable '{var}' already in use"),
-                var_pos,
-            ));
+            return Err(ParseError::new(format!("lambda variable '{var}' already in use"), var_pos));
         }
         self.expect(Tok::Colon, "':'")?;
         self.enter()?;
@@ -581,26 +519,11 @@ impl Parser {
         let predicate = Box::new(self.or()?);
         let (var, used) = self.vars.pop().unwrap_or_default();
         if !used {
-            return Err(ParseError::new(
-                format!("lambda variable '{var}' is never used"),
-                var_pos,
-            ));
+            return Err(ParseError::new(format!("lambda variable '{var}' is never used"), var_pos));
         }
         self.expect(Tok::RParen, "')'")?;
         self.depth -= 1;
-        self.node(if all {
-            Expr::All {
-                collection,
-                var,
-                predicate,
-            }
-        } else {
-            Expr::Any {
-                collection,
-                var,
-                predicate,
-            }
-        })
+        self.node(if all { Expr::All { collection, var, predicate } } else { Expr::Any { collection, var, predicate } })
     }
 
     fn in_list(&mut self, prop: PropPath) -> Result<Expr, ParseError> {
@@ -609,9 +532,7 @@ impl Parser {
         let mut values = Vec::new();
         loop {
             if values.len() == MAX_IN_VALUES {
-                return self.err(format!(
-                    "too many values in 'in' list (max {MAX_IN_VALUES})"
-                ));
+                return self.err(format!("too many values in 'in' list (max {MAX_IN_VALUES})"));
             }
             let Some(v) = self.literal() else {
                 return self.err("expected literal");

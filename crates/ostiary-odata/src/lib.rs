@@ -7,9 +7,7 @@ pub mod query;
 
 pub use error::ParseError;
 pub use filter::{CmpOp, Expr, Literal, PropPath, parse_filter};
-pub use query::{
-    OrderBy, SearchTerm, SortDir, parse_orderby, parse_search, parse_select, parse_top,
-};
+pub use query::{OrderBy, SearchTerm, SortDir, parse_orderby, parse_search, parse_select, parse_top};
 
 /// Longest accepted query-option value in bytes; bounds all parser work up front.
 pub const MAX_INPUT_LEN: usize = 8192;
@@ -34,9 +32,7 @@ fn is_ident_byte(c: u8) -> bool {
 /// OData simple identifier, restricted to ASCII: `[A-Za-z_][A-Za-z0-9_]*`.
 fn is_ident(s: &str) -> bool {
     let mut b = s.bytes();
-    b.next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
-        && b.all(is_ident_byte)
+    b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') && b.all(is_ident_byte)
 }
 
 #[cfg(test)]

@@ -61,10 +61,7 @@ pub fn parse_orderby(input: &str) -> Result<Vec<OrderBy>, ParseError> {
                 d if d.eq_ignore_ascii_case("desc") => SortDir::Desc,
                 _ => return Err(ParseError::new("expected 'asc' or 'desc'", dir_pos)),
             };
-            Ok(OrderBy {
-                prop: PropPath(segs),
-                dir,
-            })
+            Ok(OrderBy { prop: PropPath(segs), dir })
         })
         .collect()
 }
@@ -73,13 +70,11 @@ pub fn parse_orderby(input: &str) -> Result<Vec<OrderBy>, ParseError> {
 pub fn parse_select(input: &str) -> Result<Vec<String>, ParseError> {
     items(input, "$select")?
         .into_iter()
-        .map(|(item, pos)| {
-            if is_ident(item) {
-                Ok(item.to_owned())
-            } else {
-                Err(ParseError::new("invalid property name", pos))
-            }
-        })
+        .map(
+            |(item, pos)| {
+                if is_ident(item) { Ok(item.to_owned()) } else { Err(ParseError::new("invalid property name", pos)) }
+            },
+        )
         .collect()
 }
 
@@ -91,9 +86,7 @@ pub fn parse_top(input: &str) -> Result<u32, ParseError> {
     if input.is_empty() {
         return Err(ParseError::new("expected digits", 0));
     }
-    input
-        .parse()
-        .map_err(|_| ParseError::new("number out of range", 0))
+    input.parse().map_err(|_| ParseError::new("number out of range", 0))
 }
 
 /// Parses Graph `$search`: `"prop:value"` terms joined by uppercase `AND`/`OR`
@@ -106,9 +99,7 @@ pub fn parse_search(input: &str) -> Result<SearchTerm, ParseError> {
             *i += 1;
         }
     };
-    let join = |acc: Option<SearchTerm>,
-                t,
-                f: fn(Box<SearchTerm>, Box<SearchTerm>) -> SearchTerm| match acc {
+    let join = |acc: Option<SearchTerm>, t, f: fn(Box<SearchTerm>, Box<SearchTerm>) -> SearchTerm| match acc {
         Some(a) => f(Box::new(a), Box::new(t)),
         None => t,
     };
@@ -166,10 +157,9 @@ fn search_term(s: &str, i: &mut usize) -> Result<SearchTerm, ParseError> {
     text.push_str(&s[seg..j]);
     *i = j + 1;
     match text.split_once(':') {
-        Some((prop, value)) if is_ident(prop) && !value.is_empty() => Ok(SearchTerm::Property {
-            prop: prop.to_owned(),
-            value: value.to_owned(),
-        }),
+        Some((prop, value)) if is_ident(prop) && !value.is_empty() => {
+            Ok(SearchTerm::Property { prop: prop.to_owned(), value: value.to_owned() })
+        }
         _ => Err(ParseError::new("expected \"property:value\"", start + 1)),
     }
 }

@@ -82,7 +82,14 @@ async fn create_sp(ts: &TestServer, tok: &str, app_id: &str) -> Value {
 
 /// `addPassword` on application object `oid`; returns the whole response.
 async fn add_password(ts: &TestServer, tok: &str, oid: &str) -> Value {
-    let r = ts.graph("POST", &format!("/applications/{oid}/addPassword"), tok, Some(json!({ "passwordCredential": { "displayName": "ci" } }))).await;
+    let r = ts
+        .graph(
+            "POST",
+            &format!("/applications/{oid}/addPassword"),
+            tok,
+            Some(json!({ "passwordCredential": { "displayName": "ci" } })),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.json
 }
@@ -154,7 +161,8 @@ fn ids(r: &Resp) -> HashSet<String> {
 
 /// A request with a raw body.
 async fn raw(ts: &TestServer, method: &str, path: &str, tok: Option<&str>, body: &str) -> Resp {
-    let mut b = Request::builder().method(method).uri(format!("/v1.0{path}")).header("content-type", "application/json");
+    let mut b =
+        Request::builder().method(method).uri(format!("/v1.0{path}")).header("content-type", "application/json");
     if let Some(t) = tok {
         b = b.header("authorization", format!("Bearer {t}"));
     }
@@ -177,7 +185,11 @@ async fn users_create_returns_201_with_graph_shape_and_no_password() {
     assert_eq!(r.json["accountEnabled"], true);
     assert!(r.json["createdDateTime"].is_string());
     assert!(r.headers.get("location").and_then(|v| v.to_str().ok()).is_some_and(|l| l.ends_with(&uid)));
-    for text in [&r.text, &ts.graph("GET", &format!("/users/{uid}"), &tok, None).await.text, &ts.graph("GET", "/users", &tok, None).await.text] {
+    for text in [
+        &r.text,
+        &ts.graph("GET", &format!("/users/{uid}"), &tok, None).await.text,
+        &ts.graph("GET", "/users", &tok, None).await.text,
+    ] {
         assert!(!text.contains("passwordHash"), "{text}");
         assert!(!text.contains(PASSWORD), "{text}");
         assert!(!text.contains("$argon2"), "{text}");
@@ -224,7 +236,12 @@ async fn users_patch_returns_204_and_changes_are_visible() {
     let (ts, tok) = setup().await;
     let uid = id(&create_user(&ts, &tok, "carol").await);
     let r = ts
-        .graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "displayName": "Carol Changed", "jobTitle": "Engineer", "department": "R&D" })))
+        .graph(
+            "PATCH",
+            &format!("/users/{uid}"),
+            &tok,
+            Some(json!({ "displayName": "Carol Changed", "jobTitle": "Engineer", "department": "R&D" })),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     assert!(r.text.is_empty());
@@ -233,7 +250,9 @@ async fn users_patch_returns_204_and_changes_are_visible() {
     assert_eq!(g.json["jobTitle"], "Engineer");
     assert_eq!(g.json["department"], "R&D");
     // PATCH by UPN also works.
-    let r = ts.graph("PATCH", &format!("/users/{}", upn(&ts.t, "carol")), &tok, Some(json!({ "accountEnabled": false }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/users/{}", upn(&ts.t, "carol")), &tok, Some(json!({ "accountEnabled": false })))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let g = ts.graph("GET", &format!("/users/{uid}"), &tok, None).await;
     assert_eq!(g.json["accountEnabled"], false);
@@ -275,7 +294,13 @@ async fn users_delete_returns_204_then_get_is_404() {
 #[tokio::test]
 async fn users_invalid_upn_is_400() {
     let (ts, tok) = setup().await;
-    for bad in ["no-at-sign".to_string(), "a@bad_domain".to_string(), "a@nodot".to_string(), "a@other.example.com".to_string(), format!("@{}", ts.t.domain)] {
+    for bad in [
+        "no-at-sign".to_string(),
+        "a@bad_domain".to_string(),
+        "a@nodot".to_string(),
+        "a@other.example.com".to_string(),
+        format!("@{}", ts.t.domain),
+    ] {
         let mut body = user_body(&ts.t, "x");
         body["userPrincipalName"] = json!(bad);
         let r = ts.graph("POST", "/users", &tok, Some(body)).await;
@@ -298,7 +323,9 @@ async fn users_duplicate_upn_is_400_even_differing_in_case() {
     assert!(r.json["error"]["message"].as_str().unwrap().contains("userPrincipalName"), "{}", r.text);
     // Renaming another user onto the taken UPN is refused too.
     let other = id(&create_user(&ts, &tok, "grace").await);
-    let r = ts.graph("PATCH", &format!("/users/{other}"), &tok, Some(json!({ "userPrincipalName": upn(&ts.t, "Frank") }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/users/{other}"), &tok, Some(json!({ "userPrincipalName": upn(&ts.t, "Frank") })))
+        .await;
     assert_bad(&r);
 }
 
@@ -328,7 +355,9 @@ async fn users_weak_password_is_400() {
         assert!(r.json["error"]["message"].as_str().unwrap().contains("password"), "{}", r.text);
     }
     let uid = id(&create_user(&ts, &tok, "ivan").await);
-    let r = ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "passwordProfile": { "password": "weak" } }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "passwordProfile": { "password": "weak" } })))
+        .await;
     assert_bad(&r);
 }
 
@@ -381,7 +410,14 @@ async fn users_odata_type_annotation_in_body_is_accepted() {
     body["passwordProfile"]["@odata.type"] = json!("#microsoft.graph.passwordProfile");
     let r = ts.graph("POST", "/users", &tok, Some(body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let r = ts.graph("PATCH", &format!("/users/{}", id(&r.json)), &tok, Some(json!({ "@odata.type": "#microsoft.graph.user", "surname": "L" }))).await;
+    let r = ts
+        .graph(
+            "PATCH",
+            &format!("/users/{}", id(&r.json)),
+            &tok,
+            Some(json!({ "@odata.type": "#microsoft.graph.user", "surname": "L" })),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
 }
 
@@ -393,10 +429,17 @@ async fn auth_no_token_is_401_with_www_authenticate() {
     let (ts, _) = setup().await;
     let r = ts.request(Request::get("/v1.0/users").body(Body::empty()).unwrap()).await;
     assert_err(&r, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
-    assert!(r.headers.get("www-authenticate").is_some_and(|v| v.to_str().unwrap().starts_with("Bearer")), "{:?}", r.headers);
-    let r = ts.request(Request::get("/v1.0/users").header("authorization", "Basic Zm9vOmJhcg==").body(Body::empty()).unwrap()).await;
+    assert!(
+        r.headers.get("www-authenticate").is_some_and(|v| v.to_str().unwrap().starts_with("Bearer")),
+        "{:?}",
+        r.headers
+    );
+    let r = ts
+        .request(Request::get("/v1.0/users").header("authorization", "Basic Zm9vOmJhcg==").body(Body::empty()).unwrap())
+        .await;
     assert_err(&r, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
-    let r = ts.request(Request::get("/v1.0/users").header("authorization", "Bearer ").body(Body::empty()).unwrap()).await;
+    let r =
+        ts.request(Request::get("/v1.0/users").header("authorization", "Bearer ").body(Body::empty()).unwrap()).await;
     assert_err(&r, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
     // Unauthenticated writes do not happen.
     let r = raw(&ts, "POST", "/users", None, &user_body(&ts.t, "anon").to_string()).await;
@@ -427,7 +470,8 @@ async fn auth_flipped_signature_byte_is_401() {
     // A tampered payload with the original signature fails too.
     let mut claims = jwt_claims(&tok);
     claims["roles"] = json!(["Directory.ReadWrite.All", "User.ReadWrite.All", "Application.ReadWrite.All"]);
-    let forged = format!("{}.{}.{}", parts[0], ostiary_crypto::b64::url_encode(claims.to_string().as_bytes()), parts[2]);
+    let forged =
+        format!("{}.{}.{}", parts[0], ostiary_crypto::b64::url_encode(claims.to_string().as_bytes()), parts[2]);
     let r = ts.graph("GET", "/users", &forged, None).await;
     assert_err(&r, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
 }
@@ -469,7 +513,13 @@ async fn auth_user_read_all_can_read_users_only() {
     let graph_sp = ts.graph("GET", &format!("/servicePrincipals(appId='{GRAPH_APP_ID}')"), &tok, None).await;
     assert_eq!(graph_sp.status, StatusCode::OK, "{}", graph_sp.text);
     assert_eq!(graph_sp.json["appId"], GRAPH_APP_ID);
-    assert!(graph_sp.json["appRoles"].as_array().unwrap().iter().any(|r| r["id"] == USER_READ_ALL && r["value"] == "User.Read.All"));
+    assert!(
+        graph_sp.json["appRoles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == USER_READ_ALL && r["value"] == "User.Read.All")
+    );
     let gid = id(&graph_sp.json);
     let r = ts
         .graph(
@@ -521,17 +571,50 @@ async fn tenants_objects_of_a_are_invisible_to_b() {
     let ga = id(&create_group(&ts, &tok_a, "A Team").await);
     let app_a = create_app(&ts, &tok_a, json!({ "displayName": "A App" })).await;
 
-    assert_err(&ts.graph("GET", &format!("/users/{uid}"), &tok_b, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
-    assert_err(&ts.graph("GET", &format!("/users/{}", upn(&ts.t, "alice")), &tok_b, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
-    assert_err(&ts.graph("GET", &format!("/groups/{ga}"), &tok_b, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
-    assert_err(&ts.graph("GET", &format!("/applications/{}", id(&app_a)), &tok_b, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
-    assert_err(&ts.graph("GET", &format!("/directoryObjects/{uid}"), &tok_b, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
-    let r = ts.graph("GET", &format!("/applications(appId='{}')", app_a["appId"].as_str().unwrap()), &tok_b, None).await;
+    assert_err(
+        &ts.graph("GET", &format!("/users/{uid}"), &tok_b, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
+    assert_err(
+        &ts.graph("GET", &format!("/users/{}", upn(&ts.t, "alice")), &tok_b, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
+    assert_err(
+        &ts.graph("GET", &format!("/groups/{ga}"), &tok_b, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
+    assert_err(
+        &ts.graph("GET", &format!("/applications/{}", id(&app_a)), &tok_b, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
+    assert_err(
+        &ts.graph("GET", &format!("/directoryObjects/{uid}"), &tok_b, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
+    let r =
+        ts.graph("GET", &format!("/applications(appId='{}')", app_a["appId"].as_str().unwrap()), &tok_b, None).await;
     assert_err(&r, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
     // B cannot change or delete A's objects.
-    assert_err(&ts.graph("PATCH", &format!("/users/{uid}"), &tok_b, Some(json!({ "displayName": "pwned" }))).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
-    assert_err(&ts.graph("DELETE", &format!("/users/{uid}"), &tok_b, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
-    assert_err(&ts.graph("DELETE", &format!("/groups/{ga}"), &tok_b, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    assert_err(
+        &ts.graph("PATCH", &format!("/users/{uid}"), &tok_b, Some(json!({ "displayName": "pwned" }))).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
+    assert_err(
+        &ts.graph("DELETE", &format!("/users/{uid}"), &tok_b, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
+    assert_err(
+        &ts.graph("DELETE", &format!("/groups/{ga}"), &tok_b, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
     let still = ts.graph("GET", &format!("/users/{uid}"), &tok_a, None).await;
     assert_eq!(still.json["displayName"], "User alice");
 
@@ -588,7 +671,10 @@ async fn tenants_same_local_part_in_each_domain_both_succeed() {
     let r = ts.graph("POST", "/users", &tok_b, Some(user_body(&ts.t, "intruder"))).await;
     assert_bad(&r);
     assert_eq!(ts.graph("GET", &format!("/users/{}", upn(&b, "shared")), &tok_b, None).await.status, StatusCode::OK);
-    assert_eq!(ts.graph("GET", &format!("/users/{}", upn(&b, "shared")), &tok_a, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        ts.graph("GET", &format!("/users/{}", upn(&b, "shared")), &tok_a, None).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -678,7 +764,10 @@ async fn groups_add_member_ref_then_list_and_duplicate() {
     assert_eq!(v[0]["@odata.type"], "#microsoft.graph.user");
     assert_eq!(v[0]["userPrincipalName"], upn(&ts.t, "mia"));
     // Bad references.
-    assert_bad(&ts.graph("POST", &format!("/groups/{gid}/members/$ref"), &tok, Some(json!({ "@odata.id": "not-a-url" }))).await);
+    assert_bad(
+        &ts.graph("POST", &format!("/groups/{gid}/members/$ref"), &tok, Some(json!({ "@odata.id": "not-a-url" })))
+            .await,
+    );
     let ghost = add_member(&ts, &tok, &gid, &uuid::Uuid::new_v4().to_string()).await;
     assert!(ghost.status == StatusCode::BAD_REQUEST || ghost.status == StatusCode::NOT_FOUND, "{}", ghost.text);
     let to_missing_group = add_member(&ts, &tok, &uuid::Uuid::new_v4().to_string(), &uid).await;
@@ -785,31 +874,56 @@ async fn groups_deleting_user_removes_it_from_members() {
     let (g1, g2, uid) = nested(&ts, &tok).await;
     assert_eq!(ts.graph("DELETE", &format!("/users/{uid}"), &tok, None).await.status, StatusCode::NO_CONTENT);
     assert!(values(&ts.graph("GET", &format!("/groups/{g2}/members"), &tok, None).await).is_empty());
-    assert_eq!(ids(&ts.graph("GET", &format!("/groups/{g1}/transitiveMembers"), &tok, None).await), HashSet::from([g2.clone()]));
+    assert_eq!(
+        ids(&ts.graph("GET", &format!("/groups/{g1}/transitiveMembers"), &tok, None).await),
+        HashSet::from([g2.clone()])
+    );
     // Deleting a nested group removes it too.
     assert_eq!(ts.graph("DELETE", &format!("/groups/{g2}"), &tok, None).await.status, StatusCode::NO_CONTENT);
     assert!(values(&ts.graph("GET", &format!("/groups/{g1}/members"), &tok, None).await).is_empty());
-    assert_err(&ts.graph("GET", &format!("/groups/{g2}"), &tok, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    assert_err(
+        &ts.graph("GET", &format!("/groups/{g2}"), &tok, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
 }
 
 #[tokio::test]
 async fn groups_patch_and_delete() {
     let (ts, tok) = setup().await;
     let gid = id(&create_group(&ts, &tok, "Old Name").await);
-    let r = ts.graph("PATCH", &format!("/groups/{gid}"), &tok, Some(json!({ "displayName": "New Name", "description": "desc" }))).await;
+    let r = ts
+        .graph(
+            "PATCH",
+            &format!("/groups/{gid}"),
+            &tok,
+            Some(json!({ "displayName": "New Name", "description": "desc" })),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let g = ts.graph("GET", &format!("/groups/{gid}"), &tok, None).await;
     assert_eq!(g.json["displayName"], "New Name");
     assert_eq!(g.json["description"], "desc");
     let r = ts.graph("PATCH", &format!("/groups/{gid}"), &tok, Some(json!({ "description": null }))).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    assert_eq!(ts.graph("GET", &format!("/groups/{gid}"), &tok, None).await.json.get("description"), Some(&Value::Null));
+    assert_eq!(
+        ts.graph("GET", &format!("/groups/{gid}"), &tok, None).await.json.get("description"),
+        Some(&Value::Null)
+    );
     assert_bad(&ts.graph("PATCH", &format!("/groups/{gid}"), &tok, Some(json!({ "bogus": true }))).await);
     assert_eq!(ts.graph("DELETE", &format!("/groups/{gid}"), &tok, None).await.status, StatusCode::NO_CONTENT);
-    assert_err(&ts.graph("GET", &format!("/groups/{gid}"), &tok, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    assert_err(
+        &ts.graph("GET", &format!("/groups/{gid}"), &tok, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
     // A user id is not a group.
     let uid = id(&create_user(&ts, &tok, "quinn").await);
-    assert_err(&ts.graph("GET", &format!("/groups/{uid}"), &tok, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    assert_err(
+        &ts.graph("GET", &format!("/groups/{uid}"), &tok, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -835,18 +949,31 @@ async fn apps_create_with_roles_and_identifier_uris() {
 async fn apps_duplicate_identifier_uri_is_400() {
     let (ts, tok) = setup().await;
     let (_, _, uri) = resource_app(&ts, &tok).await;
-    let r = ts.graph("POST", "/applications", &tok, Some(json!({ "displayName": "Dup", "identifierUris": [uri] }))).await;
+    let r =
+        ts.graph("POST", "/applications", &tok, Some(json!({ "displayName": "Dup", "identifierUris": [uri] }))).await;
     assert_bad(&r);
     assert!(r.json["error"]["message"].as_str().unwrap().contains("identifierUris"), "{}", r.text);
-    let r = ts.graph("POST", "/applications", &tok, Some(json!({ "displayName": "Dup", "identifierUris": [uri.to_uppercase()] }))).await;
+    let r = ts
+        .graph(
+            "POST",
+            "/applications",
+            &tok,
+            Some(json!({ "displayName": "Dup", "identifierUris": [uri.to_uppercase()] })),
+        )
+        .await;
     assert_bad(&r);
     // Via PATCH too.
     let other = create_app(&ts, &tok, json!({ "displayName": "Other" })).await;
-    let r = ts.graph("PATCH", &format!("/applications/{}", id(&other)), &tok, Some(json!({ "identifierUris": [uri] }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/applications/{}", id(&other)), &tok, Some(json!({ "identifierUris": [uri] })))
+        .await;
     assert_bad(&r);
     // Invalid URIs.
     for bad in ["not a uri", "api://x/.default", "api://x#frag"] {
-        assert_bad(&ts.graph("POST", "/applications", &tok, Some(json!({ "displayName": "Bad", "identifierUris": [bad] }))).await);
+        assert_bad(
+            &ts.graph("POST", "/applications", &tok, Some(json!({ "displayName": "Bad", "identifierUris": [bad] })))
+                .await,
+        );
     }
 }
 
@@ -887,14 +1014,21 @@ async fn apps_remove_password_revokes_secret() {
     let secret = cred["secretText"].as_str().unwrap();
     let app_id = app["appId"].as_str().unwrap();
     assert_eq!(ts.token_for(&ts.t.tenant_id, app_id, secret, GRAPH_SCOPE).await.status, StatusCode::OK);
-    let r = ts.graph("POST", &format!("/applications/{oid}/removePassword"), &tok, Some(json!({ "keyId": cred["keyId"] }))).await;
+    let r = ts
+        .graph("POST", &format!("/applications/{oid}/removePassword"), &tok, Some(json!({ "keyId": cred["keyId"] })))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let r = ts.token_for(&ts.t.tenant_id, app_id, secret, GRAPH_SCOPE).await;
     assert!(r.status == StatusCode::UNAUTHORIZED || r.status == StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.json["error_codes"].as_array().unwrap().contains(&json!(7000215)), "{}", r.text);
     // The other secret still works; removing an unknown keyId is 400.
-    assert_eq!(ts.token_for(&ts.t.tenant_id, app_id, keep["secretText"].as_str().unwrap(), GRAPH_SCOPE).await.status, StatusCode::OK);
-    let r = ts.graph("POST", &format!("/applications/{oid}/removePassword"), &tok, Some(json!({ "keyId": cred["keyId"] }))).await;
+    assert_eq!(
+        ts.token_for(&ts.t.tenant_id, app_id, keep["secretText"].as_str().unwrap(), GRAPH_SCOPE).await.status,
+        StatusCode::OK
+    );
+    let r = ts
+        .graph("POST", &format!("/applications/{oid}/removePassword"), &tok, Some(json!({ "keyId": cred["keyId"] })))
+        .await;
     assert_bad(&r);
     let got = ts.graph("GET", &format!("/applications/{oid}"), &tok, None).await;
     assert_eq!(got.json["passwordCredentials"].as_array().unwrap().len(), 1);
@@ -906,7 +1040,13 @@ async fn apps_patch_key_credentials_with_certificate() {
     let app = create_app(&ts, &tok, json!({ "displayName": "Cert App" })).await;
     let oid = id(&app);
     let now = Clock::now(ts.clock.as_ref());
-    let (key, _) = ostiary_crypto::jws::SigningKey::generate(ostiary_crypto::jws::Alg::RS256, "cn", now - time::Duration::hours(1), now + time::Duration::days(1)).unwrap();
+    let (key, _) = ostiary_crypto::jws::SigningKey::generate(
+        ostiary_crypto::jws::Alg::RS256,
+        "cn",
+        now - time::Duration::hours(1),
+        now + time::Duration::days(1),
+    )
+    .unwrap();
     let der = key.cert_der().to_vec();
     let b64 = ostiary_crypto::b64::std_encode(&der);
     let body = json!({ "keyCredentials": [{ "type": "AsymmetricX509Cert", "usage": "Verify", "key": b64, "displayName": "my cert" }] });
@@ -924,9 +1064,14 @@ async fn apps_patch_key_credentials_with_certificate() {
     assert!(!got.text.contains(&b64), "the certificate body is not echoed");
     // Keeping it by keyId alone works (Graph PATCH replaces the list).
     let key_id = keys[0]["keyId"].clone();
-    let r = ts.graph("PATCH", &format!("/applications/{oid}"), &tok, Some(json!({ "keyCredentials": [{ "keyId": key_id }] }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/applications/{oid}"), &tok, Some(json!({ "keyCredentials": [{ "keyId": key_id }] })))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    assert_eq!(ts.graph("GET", &format!("/applications/{oid}"), &tok, None).await.json["keyCredentials"][0]["customKeyIdentifier"], thumb);
+    assert_eq!(
+        ts.graph("GET", &format!("/applications/{oid}"), &tok, None).await.json["keyCredentials"][0]["customKeyIdentifier"],
+        thumb
+    );
     // An empty list removes it.
     let r = ts.graph("PATCH", &format!("/applications/{oid}"), &tok, Some(json!({ "keyCredentials": [] }))).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
@@ -953,9 +1098,14 @@ async fn apps_get_by_app_id_alternate_key() {
     let r = ts.graph("GET", &format!("/applications(appId='{app_id}')"), &tok, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["id"], app["id"]);
-    let r = ts.graph("PATCH", &format!("/applications(appId='{app_id}')"), &tok, Some(json!({ "displayName": "Renamed" }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/applications(appId='{app_id}')"), &tok, Some(json!({ "displayName": "Renamed" })))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    assert_eq!(ts.graph("GET", &format!("/applications/{}", id(&app)), &tok, None).await.json["displayName"], "Renamed");
+    assert_eq!(
+        ts.graph("GET", &format!("/applications/{}", id(&app)), &tok, None).await.json["displayName"],
+        "Renamed"
+    );
     let missing = ts.graph("GET", &format!("/applications(appId='{}')", uuid::Uuid::new_v4()), &tok, None).await;
     assert_err(&missing, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
 }
@@ -966,13 +1116,15 @@ async fn sps_create_for_app_copies_names_and_roles() {
     let (app, sp, uri) = resource_app(&ts, &tok).await;
     assert_eq!(sp["@odata.type"], "#microsoft.graph.servicePrincipal");
     assert_eq!(sp["appId"], app["appId"]);
-    let names: Vec<&str> = sp["servicePrincipalNames"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        sp["servicePrincipalNames"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(names.contains(&app["appId"].as_str().unwrap()), "{names:?}");
     assert!(names.contains(&uri.as_str()), "{names:?}");
     assert_eq!(sp["appRoles"], app["appRoles"]);
     assert_eq!(sp["displayName"], app["displayName"]);
     assert_eq!(sp["appOwnerOrganizationId"], ts.t.tenant_id.as_str());
-    let by_app_id = ts.graph("GET", &format!("/servicePrincipals(appId='{}')", app["appId"].as_str().unwrap()), &tok, None).await;
+    let by_app_id =
+        ts.graph("GET", &format!("/servicePrincipals(appId='{}')", app["appId"].as_str().unwrap()), &tok, None).await;
     assert_eq!(by_app_id.json["id"], sp["id"]);
     // A second SP for the same app is refused.
     let r = ts.graph("POST", "/servicePrincipals", &tok, Some(json!({ "appId": app["appId"] }))).await;
@@ -982,7 +1134,8 @@ async fn sps_create_for_app_copies_names_and_roles() {
 #[tokio::test]
 async fn sps_for_unknown_app_id_is_400() {
     let (ts, tok) = setup().await;
-    let r = ts.graph("POST", "/servicePrincipals", &tok, Some(json!({ "appId": uuid::Uuid::new_v4().to_string() }))).await;
+    let r =
+        ts.graph("POST", "/servicePrincipals", &tok, Some(json!({ "appId": uuid::Uuid::new_v4().to_string() }))).await;
     assert_bad(&r);
     let r = ts.graph("POST", "/servicePrincipals", &tok, Some(json!({ "appId": "not-a-guid" }))).await;
     assert_bad(&r);
@@ -1044,8 +1197,16 @@ async fn apps_delete_also_deletes_sp() {
     let (app, sp, secret) = client_app(&ts, &tok, "Doomed").await;
     let r = ts.graph("DELETE", &format!("/applications/{}", id(&app)), &tok, None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    assert_err(&ts.graph("GET", &format!("/applications/{}", id(&app)), &tok, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
-    assert_err(&ts.graph("GET", &format!("/servicePrincipals/{}", id(&sp)), &tok, None).await, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    assert_err(
+        &ts.graph("GET", &format!("/applications/{}", id(&app)), &tok, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
+    assert_err(
+        &ts.graph("GET", &format!("/servicePrincipals/{}", id(&sp)), &tok, None).await,
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+    );
     assert!(!ids(&ts.graph("GET", "/servicePrincipals", &tok, None).await).contains(&id(&sp)));
     let r = ts.token_for(&ts.t.tenant_id, app["appId"].as_str().unwrap(), &secret, GRAPH_SCOPE).await;
     assert_ne!(r.status, StatusCode::OK, "deleted app can no longer get tokens");
@@ -1139,7 +1300,10 @@ async fn assignments_invalid_requests_are_400() {
     // Unknown principal.
     assert_bad(&assign(&ts, &tok, &rid, &uuid::Uuid::new_v4().to_string(), ROLE_APP).await);
     // Only the first assignment exists.
-    assert_eq!(values(&ts.graph("GET", &format!("/servicePrincipals/{rid}/appRoleAssignedTo"), &tok, None).await).len(), 1);
+    assert_eq!(
+        values(&ts.graph("GET", &format!("/servicePrincipals/{rid}/appRoleAssignedTo"), &tok, None).await).len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -1149,7 +1313,12 @@ async fn assignments_to_users() {
     let rid = id(&rsp);
     let uid = id(&create_user(&ts, &tok, "rita").await);
     let r = ts
-        .graph("POST", &format!("/users/{uid}/appRoleAssignments"), &tok, Some(json!({ "principalId": uid, "resourceId": rid, "appRoleId": ROLE_USER })))
+        .graph(
+            "POST",
+            &format!("/users/{uid}/appRoleAssignments"),
+            &tok,
+            Some(json!({ "principalId": uid, "resourceId": rid, "appRoleId": ROLE_USER })),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.json["principalType"], "User");
@@ -1158,16 +1327,28 @@ async fn assignments_to_users() {
     let list = ts.graph("GET", &format!("/users/{uid}/appRoleAssignments"), &tok, None).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
     assert_eq!(ids(&list), HashSet::from([aid.clone()]));
-    assert!(ids(&ts.graph("GET", &format!("/servicePrincipals/{rid}/appRoleAssignedTo"), &tok, None).await).contains(&aid));
+    assert!(
+        ids(&ts.graph("GET", &format!("/servicePrincipals/{rid}/appRoleAssignedTo"), &tok, None).await).contains(&aid)
+    );
     // An Application-only role cannot be given to a user.
     let r = ts
-        .graph("POST", &format!("/users/{uid}/appRoleAssignments"), &tok, Some(json!({ "principalId": uid, "resourceId": rid, "appRoleId": ROLE_APP })))
+        .graph(
+            "POST",
+            &format!("/users/{uid}/appRoleAssignments"),
+            &tok,
+            Some(json!({ "principalId": uid, "resourceId": rid, "appRoleId": ROLE_APP })),
+        )
         .await;
     assert_bad(&r);
     // principalId must be the user in the URL.
     let other = id(&create_user(&ts, &tok, "sam").await);
     let r = ts
-        .graph("POST", &format!("/users/{uid}/appRoleAssignments"), &tok, Some(json!({ "principalId": other, "resourceId": rid, "appRoleId": ROLE_USER })))
+        .graph(
+            "POST",
+            &format!("/users/{uid}/appRoleAssignments"),
+            &tok,
+            Some(json!({ "principalId": other, "resourceId": rid, "appRoleId": ROLE_USER })),
+        )
         .await;
     assert_bad(&r);
     // Removing through the user's collection.
@@ -1187,7 +1368,10 @@ async fn assignments_delete_removes_roles_from_next_token() {
     let aid = r.json["id"].as_str().unwrap().to_string();
     let client_id = capp["appId"].as_str().unwrap().to_string();
     let scope = format!("{uri}/.default");
-    assert_eq!(jwt_claims(&token_ok(&ts, &ts.t.tenant_id, &client_id, &secret, &scope).await)["roles"], json!(["Data.Read"]));
+    assert_eq!(
+        jwt_claims(&token_ok(&ts, &ts.t.tenant_id, &client_id, &secret, &scope).await)["roles"],
+        json!(["Data.Read"])
+    );
     // An unrelated SP cannot be used to delete it.
     let (_, other, _) = client_app(&ts, &tok, "Other").await;
     let r = ts.graph("DELETE", &format!("/servicePrincipals/{}/appRoleAssignedTo/{aid}", id(&other)), &tok, None).await;
@@ -1196,7 +1380,9 @@ async fn assignments_delete_removes_roles_from_next_token() {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let claims = jwt_claims(&token_ok(&ts, &ts.t.tenant_id, &client_id, &secret, &scope).await);
     assert!(claims.get("roles").is_none(), "{claims}");
-    assert!(values(&ts.graph("GET", &format!("/servicePrincipals/{rid}/appRoleAssignedTo"), &tok, None).await).is_empty());
+    assert!(
+        values(&ts.graph("GET", &format!("/servicePrincipals/{rid}/appRoleAssignedTo"), &tok, None).await).is_empty()
+    );
     let again = ts.graph("DELETE", &format!("/servicePrincipals/{rid}/appRoleAssignedTo/{aid}"), &tok, None).await;
     assert_err(&again, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
 }
@@ -1254,10 +1440,16 @@ async fn misc_unknown_segment_is_400_bad_request() {
     for path in ["/nothing", "/users/x/nothing", "/groups/00000000-0000-0000-0000-000000000001/bogus"] {
         let r = ts.graph("GET", path, &tok, None).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text);
-        assert!(r.json["error"]["code"] == "BadRequest" || r.json["error"]["code"] == "Request_ResourceNotFound", "{path}: {}", r.text);
+        assert!(
+            r.json["error"]["code"] == "BadRequest" || r.json["error"]["code"] == "Request_ResourceNotFound",
+            "{path}: {}",
+            r.text
+        );
     }
     assert_err(&ts.graph("GET", "/nothing", &tok, None).await, StatusCode::BAD_REQUEST, "BadRequest");
-    let r = ts.request(Request::get("/v1.0").header("authorization", format!("Bearer {tok}")).body(Body::empty()).unwrap()).await;
+    let r = ts
+        .request(Request::get("/v1.0").header("authorization", format!("Bearer {tok}")).body(Body::empty()).unwrap())
+        .await;
     assert_err(&r, StatusCode::BAD_REQUEST, "BadRequest");
 }
 
@@ -1297,7 +1489,10 @@ async fn misc_every_error_has_request_id_matching_header() {
     let mut seen = HashSet::new();
     for r in responses {
         assert!(r.status.is_client_error(), "{}", r.text);
-        let rid = r.json["error"]["innerError"]["request-id"].as_str().unwrap_or_else(|| panic!("no request-id: {}", r.text)).to_string();
+        let rid = r.json["error"]["innerError"]["request-id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no request-id: {}", r.text))
+            .to_string();
         assert!(uuid::Uuid::parse_str(&rid).is_ok(), "{rid}");
         assert_eq!(r.headers.get("request-id").and_then(|v| v.to_str().ok()), Some(rid.as_str()));
         assert!(r.headers.get("content-type").unwrap().to_str().unwrap().starts_with("application/json"));
@@ -1334,7 +1529,6 @@ async fn misc_directory_objects_get_any_kind() {
     assert_eq!(g.json["@odata.type"], "#microsoft.graph.group");
 }
 
-
 // ---------------------------------------------------------------------------------------
 // Regression tests for defects found while writing this suite, and further edge cases.
 
@@ -1353,14 +1547,21 @@ async fn users_alternate_key_syntax() {
 async fn users_rename_upn_moves_the_key() {
     let (ts, tok) = setup().await;
     let uid = id(&create_user(&ts, &tok, "old").await);
-    let r = ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "userPrincipalName": upn(&ts.t, "new") }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "userPrincipalName": upn(&ts.t, "new") })))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    assert_eq!(ts.graph("GET", &format!("/users/{}", upn(&ts.t, "old")), &tok, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        ts.graph("GET", &format!("/users/{}", upn(&ts.t, "old")), &tok, None).await.status,
+        StatusCode::NOT_FOUND
+    );
     let r = ts.graph("GET", &format!("/users/{}", upn(&ts.t, "new")), &tok, None).await;
     assert_eq!(id(&r.json), uid);
     // The old UPN is free; a foreign domain is refused on PATCH as on create.
     create_user(&ts, &tok, "old").await;
-    let r = ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "userPrincipalName": "x@other.example.com" }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "userPrincipalName": "x@other.example.com" })))
+        .await;
     assert_bad(&r);
     assert_bad(&ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "displayName": "" }))).await);
     assert_bad(&ts.graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "mail": "no-at-sign" }))).await);
@@ -1375,7 +1576,12 @@ async fn users_password_change_updates_last_change_time() {
     ts.clock.advance(time::Duration::hours(1));
     let tok = ts.admin_token().await;
     let r = ts
-        .graph("PATCH", &format!("/users/{uid}"), &tok, Some(json!({ "passwordProfile": { "password": "An0ther!Secret" } })))
+        .graph(
+            "PATCH",
+            &format!("/users/{uid}"),
+            &tok,
+            Some(json!({ "passwordProfile": { "password": "An0ther!Secret" } })),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let after = ts.graph("GET", &format!("/users/{uid}"), &tok, None).await;
@@ -1410,7 +1616,12 @@ async fn operations_on_the_wrong_kind_of_object_are_404() {
         assert_err(&r, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
     }
     // Everything is still there.
-    for p in [format!("/users/{uid}"), format!("/groups/{gid}"), format!("/applications/{app_oid}"), format!("/servicePrincipals/{sp_oid}")] {
+    for p in [
+        format!("/users/{uid}"),
+        format!("/groups/{gid}"),
+        format!("/applications/{app_oid}"),
+        format!("/servicePrincipals/{sp_oid}"),
+    ] {
         assert_eq!(ts.graph("GET", &p, &tok, None).await.status, StatusCode::OK, "{p}");
     }
 }
@@ -1502,7 +1713,9 @@ async fn groups_patch_cannot_make_a_mail_enabled_security_group() {
     let unified = json!({ "displayName": "M365", "mailEnabled": true, "mailNickname": "m365", "groupTypes": ["Unified"], "securityEnabled": false });
     let r = ts.graph("POST", "/groups", &tok, Some(unified)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let r = ts.graph("PATCH", &format!("/groups/{}", id(&r.json)), &tok, Some(json!({ "displayName": "M365 renamed" }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/groups/{}", id(&r.json)), &tok, Some(json!({ "displayName": "M365 renamed" })))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
 }
 
@@ -1524,7 +1737,9 @@ async fn apps_identifier_uri_change_updates_sp_and_token_resource() {
     let (capp, _, secret) = client_app(&ts, &tok, "Client").await;
     let client_id = capp["appId"].as_str().unwrap();
     let new_uri = format!("api://new-{}", rand_suffix());
-    let r = ts.graph("PATCH", &format!("/applications/{}", id(&app)), &tok, Some(json!({ "identifierUris": [new_uri] }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/applications/{}", id(&app)), &tok, Some(json!({ "identifierUris": [new_uri] })))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let got = ts.graph("GET", &format!("/servicePrincipals/{}", id(&sp)), &tok, None).await;
     let names = got.json["servicePrincipalNames"].as_array().unwrap();
@@ -1565,7 +1780,15 @@ async fn apps_password_credential_lifetimes() {
     assert_bad(&ts.graph("POST", &format!("/applications/{}/addPassword", id(&app)), &tok, Some(bad)).await);
     let bad = json!({ "passwordCredential": { "endDateTime": "tomorrow" } });
     assert_bad(&ts.graph("POST", &format!("/applications/{}/addPassword", id(&app)), &tok, Some(bad)).await);
-    assert_bad(&ts.graph("POST", "/applications", &tok, Some(json!({ "displayName": "x", "passwordCredentials": [{ "displayName": "nope" }] }))).await);
+    assert_bad(
+        &ts.graph(
+            "POST",
+            "/applications",
+            &tok,
+            Some(json!({ "displayName": "x", "passwordCredentials": [{ "displayName": "nope" }] })),
+        )
+        .await,
+    );
 }
 
 #[tokio::test]
@@ -1573,11 +1796,15 @@ async fn sps_disabling_blocks_tokens() {
     let (ts, tok) = setup().await;
     let (app, sp, secret) = client_app(&ts, &tok, "Switch").await;
     let app_id = app["appId"].as_str().unwrap();
-    let r = ts.graph("PATCH", &format!("/servicePrincipals/{}", id(&sp)), &tok, Some(json!({ "accountEnabled": false }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/servicePrincipals/{}", id(&sp)), &tok, Some(json!({ "accountEnabled": false })))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let r = ts.token_for(&ts.t.tenant_id, app_id, &secret, GRAPH_SCOPE).await;
     assert!(r.json["error_codes"].as_array().unwrap().contains(&json!(7000112)), "{}", r.text);
-    let r = ts.graph("PATCH", &format!("/servicePrincipals/{}", id(&sp)), &tok, Some(json!({ "accountEnabled": true }))).await;
+    let r = ts
+        .graph("PATCH", &format!("/servicePrincipals/{}", id(&sp)), &tok, Some(json!({ "accountEnabled": true })))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     token_ok(&ts, &ts.t.tenant_id, app_id, &secret, GRAPH_SCOPE).await;
 }
@@ -1590,9 +1817,19 @@ async fn sps_protected_principals() {
     assert_bad(&ts.graph("DELETE", &format!("/servicePrincipals/{}", id(&own.json)), &tok, None).await);
     // Microsoft Graph's service principal cannot be changed.
     let graph_sp = ts.graph("GET", &format!("/servicePrincipals(appId='{GRAPH_APP_ID}')"), &tok, None).await;
-    let r = ts.graph("PATCH", &format!("/servicePrincipals/{}", id(&graph_sp.json)), &tok, Some(json!({ "accountEnabled": false }))).await;
+    let r = ts
+        .graph(
+            "PATCH",
+            &format!("/servicePrincipals/{}", id(&graph_sp.json)),
+            &tok,
+            Some(json!({ "accountEnabled": false })),
+        )
+        .await;
     assert!(r.status.is_client_error(), "{}", r.text);
-    assert_eq!(ts.graph("GET", &format!("/servicePrincipals/{}", id(&graph_sp.json)), &tok, None).await.json["accountEnabled"], true);
+    assert_eq!(
+        ts.graph("GET", &format!("/servicePrincipals/{}", id(&graph_sp.json)), &tok, None).await.json["accountEnabled"],
+        true
+    );
     token_ok(&ts, &ts.t.tenant_id, &ts.t.client_id, &ts.t.client_secret, GRAPH_SCOPE).await;
 }
 
@@ -1605,13 +1842,23 @@ async fn assignments_to_groups_and_cleanup_on_delete() {
     let uid = id(&create_user(&ts, &tok, "zed").await);
     let gid = id(&create_group(&ts, &tok, "Readers").await);
     let r = ts
-        .graph("POST", &format!("/groups/{gid}/appRoleAssignments"), &tok, Some(json!({ "principalId": gid, "resourceId": rid, "appRoleId": ROLE_USER })))
+        .graph(
+            "POST",
+            &format!("/groups/{gid}/appRoleAssignments"),
+            &tok,
+            Some(json!({ "principalId": gid, "resourceId": rid, "appRoleId": ROLE_USER })),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.json["principalType"], "Group");
     let group_assignment = r.json["id"].as_str().unwrap().to_string();
     let r = ts
-        .graph("POST", &format!("/users/{uid}/appRoleAssignments"), &tok, Some(json!({ "principalId": uid, "resourceId": rid, "appRoleId": ROLE_USER })))
+        .graph(
+            "POST",
+            &format!("/users/{uid}/appRoleAssignments"),
+            &tok,
+            Some(json!({ "principalId": uid, "resourceId": rid, "appRoleId": ROLE_USER })),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let client_assignment = assign(&ts, &tok, &rid, &id(&csp), ROLE_APP).await.json["id"].as_str().unwrap().to_string();
@@ -1620,8 +1867,14 @@ async fn assignments_to_groups_and_cleanup_on_delete() {
     let left = ids(&ts.graph("GET", &format!("/servicePrincipals/{rid}/appRoleAssignedTo"), &tok, None).await);
     assert_eq!(left, HashSet::from([group_assignment, client_assignment]));
     // Deleting the resource application (and so its SP) removes the assignments granted on it.
-    assert_eq!(ts.graph("DELETE", &format!("/applications/{}", id(&rapp)), &tok, None).await.status, StatusCode::NO_CONTENT);
-    assert!(values(&ts.graph("GET", &format!("/servicePrincipals/{}/appRoleAssignments", id(&csp)), &tok, None).await).is_empty());
+    assert_eq!(
+        ts.graph("DELETE", &format!("/applications/{}", id(&rapp)), &tok, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        values(&ts.graph("GET", &format!("/servicePrincipals/{}/appRoleAssignments", id(&csp)), &tok, None).await)
+            .is_empty()
+    );
     assert!(values(&ts.graph("GET", &format!("/groups/{gid}/appRoleAssignments"), &tok, None).await).is_empty());
 }
 
@@ -1638,5 +1891,54 @@ async fn tenants_cannot_assign_roles_across_tenants() {
     assert!(r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::NOT_FOUND, "{}", r.text);
     let r = ts.graph("GET", &format!("/servicePrincipals/{}/appRoleAssignedTo", id(&rsp_a)), &tok_b, None).await;
     assert_err(&r, StatusCode::NOT_FOUND, "Request_ResourceNotFound");
-    assert!(values(&ts.graph("GET", &format!("/servicePrincipals/{}/appRoleAssignedTo", id(&rsp_a)), &tok_a, None).await).is_empty());
+    assert!(
+        values(&ts.graph("GET", &format!("/servicePrincipals/{}/appRoleAssignedTo", id(&rsp_a)), &tok_a, None).await)
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn patch_with_null_on_a_non_nullable_property_is_400() {
+    let (ts, tok) = setup().await;
+    let u = create_user(&ts, &tok, "nully").await;
+    for body in [json!({"displayName": null}), json!({"accountEnabled": null}), json!({"userPrincipalName": null})] {
+        let r = ts.graph("PATCH", &format!("/users/{}", id(&u)), &tok, Some(body.clone())).await;
+        assert_bad(&r);
+        assert!(r.json["error"]["message"].as_str().unwrap().contains("not nullable"), "{}", r.text);
+    }
+    // Nullable properties may still be cleared.
+    let r = ts.graph("PATCH", &format!("/users/{}", id(&u)), &tok, Some(json!({"jobTitle": null}))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let g = create_group(&ts, &tok, "nullg").await;
+    let r = ts.graph("PATCH", &format!("/groups/{}", id(&g)), &tok, Some(json!({"securityEnabled": null}))).await;
+    assert_bad(&r);
+}
+
+#[tokio::test]
+async fn members_count_segments() {
+    let (ts, tok) = setup().await;
+    let g1 = create_group(&ts, &tok, "count-outer").await;
+    let g2 = create_group(&ts, &tok, "count-inner").await;
+    let a = create_user(&ts, &tok, "count-a").await;
+    let b = create_user(&ts, &tok, "count-b").await;
+    for (g, m) in [(&g1, &g2), (&g1, &a), (&g2, &b)] {
+        assert_eq!(add_member(&ts, &tok, &id(g), &id(m)).await.status, StatusCode::NO_CONTENT);
+    }
+    let ev = [("consistencylevel", "eventual")];
+    let count = |path: String| {
+        let ts = &ts;
+        let tok = tok.clone();
+        async move {
+            let r = ts.graph_with("GET", &path, &tok, None, &ev).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+            assert_eq!(r.headers.get("content-type").unwrap(), "text/plain");
+            r.text.parse::<u64>().unwrap()
+        }
+    };
+    assert_eq!(count(format!("/groups/{}/members/$count", id(&g1))).await, 2);
+    assert_eq!(count(format!("/groups/{}/transitiveMembers/$count", id(&g1))).await, 3);
+    assert_eq!(count(format!("/groups/{}/transitiveMembers/microsoft.graph.user/$count", id(&g1))).await, 2);
+    assert_eq!(count(format!("/users/{}/transitiveMemberOf/$count", id(&b))).await, 2);
+    let r = ts.graph("GET", &format!("/groups/{}/members/$count", id(&g1)), &tok, None).await;
+    assert_bad(&r);
 }

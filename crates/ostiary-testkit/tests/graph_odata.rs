@@ -14,9 +14,9 @@ const PASSWORD: &str = "Str0ng!Passw0rd";
 const EVENTUAL: &[(&str, &str)] = &[("ConsistencyLevel", "eventual")];
 
 const FIRST: [&str; 30] = [
-    "Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory", "Niaj", "Olivia", "Peggy", "Rupert",
-    "Sybil", "Trent", "Victor", "Walter", "Alina", "Bianca", "Natalie", "Quentin", "Rosalind", "Uma", "Xavier", "Yolanda", "Zach",
-    "Kalinda", "Oscar",
+    "Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory", "Niaj", "Olivia",
+    "Peggy", "Rupert", "Sybil", "Trent", "Victor", "Walter", "Alina", "Bianca", "Natalie", "Quentin", "Rosalind",
+    "Uma", "Xavier", "Yolanda", "Zach", "Kalinda", "Oscar",
 ];
 const LAST: [&str; 5] = ["Anderson", "Brown", "Clark", "Dalton", "Evans"];
 const DEPARTMENTS: [&str; 3] = ["Sales", "Engineering", "Marketing"];
@@ -137,6 +137,9 @@ fn assert_err(r: &Resp, code: &str) {
     assert!(r.json["error"]["innerError"]["request-id"].is_string(), "{}", r.text);
 }
 
+/// A predicate over seeded users giving the expected result of a filter.
+type Pred = fn(&Seed) -> bool;
+
 fn dept(s: &Seed, d: &str) -> bool {
     s.department.as_deref() == Some(d)
 }
@@ -160,19 +163,34 @@ async fn filter_eq_is_case_insensitive_on_strings() {
 #[tokio::test]
 async fn filter_startswith_in_and_or_parentheses() {
     let (ts, tok, all) = seeded().await;
-    check_filter(&ts, &tok, &all, "startswith(displayName,'al')", |s| s.display_name.to_lowercase().starts_with("al")).await;
-    check_filter(&ts, &tok, &all, "startswith(displayName, 'Z')", |s| s.display_name.starts_with('Z')).await;
-    check_filter(&ts, &tok, &all, "department in ('Sales','marketing')", |s| dept(s, "Sales") || dept(s, "Marketing")).await;
-    check_filter(&ts, &tok, &all, "department eq 'Sales' and accountEnabled eq true", |s| dept(s, "Sales") && s.account_enabled).await;
-    check_filter(&ts, &tok, &all, "department eq 'Sales' or jobTitle eq 'Manager'", |s| dept(s, "Sales") || s.job_title.as_deref() == Some("Manager"))
+    check_filter(&ts, &tok, &all, "startswith(displayName,'al')", |s| s.display_name.to_lowercase().starts_with("al"))
         .await;
-    check_filter(&ts, &tok, &all, "(department eq 'Sales' or department eq 'Marketing') and accountEnabled eq false", |s| {
-        (dept(s, "Sales") || dept(s, "Marketing")) && !s.account_enabled
+    check_filter(&ts, &tok, &all, "startswith(displayName, 'Z')", |s| s.display_name.starts_with('Z')).await;
+    check_filter(&ts, &tok, &all, "department in ('Sales','marketing')", |s| dept(s, "Sales") || dept(s, "Marketing"))
+        .await;
+    check_filter(&ts, &tok, &all, "department eq 'Sales' and accountEnabled eq true", |s| {
+        dept(s, "Sales") && s.account_enabled
     })
     .await;
-    check_filter(&ts, &tok, &all, "department eq 'Sales' or (department eq 'Marketing' and jobTitle eq 'Engineer')", |s| {
-        dept(s, "Sales") || (dept(s, "Marketing") && s.job_title.as_deref() == Some("Engineer"))
+    check_filter(&ts, &tok, &all, "department eq 'Sales' or jobTitle eq 'Manager'", |s| {
+        dept(s, "Sales") || s.job_title.as_deref() == Some("Manager")
     })
+    .await;
+    check_filter(
+        &ts,
+        &tok,
+        &all,
+        "(department eq 'Sales' or department eq 'Marketing') and accountEnabled eq false",
+        |s| (dept(s, "Sales") || dept(s, "Marketing")) && !s.account_enabled,
+    )
+    .await;
+    check_filter(
+        &ts,
+        &tok,
+        &all,
+        "department eq 'Sales' or (department eq 'Marketing' and jobTitle eq 'Engineer')",
+        |s| dept(s, "Sales") || (dept(s, "Marketing") && s.job_title.as_deref() == Some("Engineer")),
+    )
     .await;
 }
 
@@ -193,11 +211,20 @@ async fn filter_booleans_nulls_and_dates() {
         let body = json!({ "accountEnabled": true, "displayName": format!("Late {i}"), "mailNickname": format!("late{i}"),
                            "userPrincipalName": upn, "passwordProfile": { "password": PASSWORD } });
         assert_eq!(ts.graph("POST", "/users", &tok, Some(body)).await.status, StatusCode::CREATED);
-        all.push(Seed { display_name: format!("Late {i}"), upn, department: None, job_title: None, account_enabled: true, mail: None });
+        all.push(Seed {
+            display_name: format!("Late {i}"),
+            upn,
+            department: None,
+            job_title: None,
+            account_enabled: true,
+            mail: None,
+        });
     }
     let ts_text = cutoff.format(&time::format_description::well_known::Rfc3339).unwrap();
-    check_filter(&ts, &tok, &all, &format!("createdDateTime ge {ts_text}"), |s| s.display_name.starts_with("Late")).await;
-    check_filter(&ts, &tok, &all, &format!("createdDateTime lt {ts_text}"), |s| !s.display_name.starts_with("Late")).await;
+    check_filter(&ts, &tok, &all, &format!("createdDateTime ge {ts_text}"), |s| s.display_name.starts_with("Late"))
+        .await;
+    check_filter(&ts, &tok, &all, &format!("createdDateTime lt {ts_text}"), |s| !s.display_name.starts_with("Late"))
+        .await;
     let before = (cutoff - time::Duration::days(1)).format(&time::format_description::well_known::Rfc3339).unwrap();
     check_filter(&ts, &tok, &all, &format!("createdDateTime ge {before}"), |_| true).await;
 }
@@ -210,7 +237,8 @@ async fn filter_lambdas_on_groups_and_applications() {
     let r = ts.graph("POST", "/groups", &tok, Some(unified)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.json["groupTypes"], json!(["Unified"]));
-    let security = json!({ "displayName": "Admins", "mailEnabled": false, "mailNickname": "admins", "securityEnabled": true });
+    let security =
+        json!({ "displayName": "Admins", "mailEnabled": false, "mailNickname": "admins", "securityEnabled": true });
     assert_eq!(ts.graph("POST", "/groups", &tok, Some(security)).await.status, StatusCode::CREATED);
     let r = get(&ts, &tok, "/groups", &[("$filter", "groupTypes/any(c:c eq 'Unified')")]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -218,7 +246,12 @@ async fn filter_lambdas_on_groups_and_applications() {
     let r = get(&ts, &tok, "/groups", &[("$filter", "securityEnabled eq true")]).await;
     assert_eq!(names(&r), BTreeSet::from(["Admins".to_string()]));
 
-    for (name, uri) in [("Api One", Some("api://one-x")), ("Api Two", Some("api://two-x")), ("Web", Some("https://web.example.test/app")), ("Plain", None)] {
+    for (name, uri) in [
+        ("Api One", Some("api://one-x")),
+        ("Api Two", Some("api://two-x")),
+        ("Web", Some("https://web.example.test/app")),
+        ("Plain", None),
+    ] {
         let mut body = json!({ "displayName": name });
         if let Some(u) = uri {
             body["identifierUris"] = json!([u]);
@@ -238,7 +271,8 @@ async fn filter_lambdas_on_groups_and_applications() {
 #[tokio::test]
 async fn filter_advanced_operators_need_eventual_and_count() {
     let (ts, tok, all) = seeded().await;
-    let advanced = ["displayName ne 'Alice Anderson'", "not(startswith(displayName,'A'))", "endswith(displayName,'son')"];
+    let advanced =
+        ["displayName ne 'Alice Anderson'", "not(startswith(displayName,'A'))", "endswith(displayName,'son')"];
     for f in advanced {
         let r = get(&ts, &tok, "/users", &[("$filter", f)]).await;
         assert_err(&r, "Request_UnsupportedQuery");
@@ -246,10 +280,10 @@ async fn filter_advanced_operators_need_eventual_and_count() {
         let r = get_eventual(&ts, &tok, "/users", &[("$filter", f)]).await;
         assert_err(&r, "Request_UnsupportedQuery");
     }
-    let cases: [(&str, Box<dyn Fn(&Seed) -> bool>); 3] = [
-        (advanced[0], Box::new(|s: &Seed| s.display_name != "Alice Anderson")),
-        (advanced[1], Box::new(|s: &Seed| !s.display_name.starts_with('A'))),
-        (advanced[2], Box::new(|s: &Seed| s.display_name.ends_with("son"))),
+    let cases: [(&str, Pred); 3] = [
+        (advanced[0], |s| s.display_name != "Alice Anderson"),
+        (advanced[1], |s| !s.display_name.starts_with('A')),
+        (advanced[2], |s| s.display_name.ends_with("son")),
     ];
     for (f, pred) in cases {
         let r = get_eventual(&ts, &tok, "/users", &[("$filter", f), ("$count", "true"), ("$top", "999")]).await;
@@ -263,7 +297,9 @@ async fn filter_advanced_operators_need_eventual_and_count() {
 #[tokio::test]
 async fn filter_ne_includes_objects_where_property_is_null() {
     let (ts, tok, all) = seeded().await;
-    let r = get_eventual(&ts, &tok, "/users", &[("$filter", "department ne 'Sales'"), ("$count", "true"), ("$top", "999")]).await;
+    let r =
+        get_eventual(&ts, &tok, "/users", &[("$filter", "department ne 'Sales'"), ("$count", "true"), ("$top", "999")])
+            .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(names(&r), expect(&all, |s| !dept(s, "Sales")));
 }
@@ -276,7 +312,14 @@ async fn filter_errors_are_400() {
         assert_err(&r, "Request_BadRequest");
         assert!(r.json["error"]["message"].as_str().unwrap().contains(f.split(' ').next().unwrap()), "{}", r.text);
     }
-    for f in ["displayName eq", "displayName eq 'unterminated", "(displayName eq 'x'", "displayName xx 'a'", "accountEnabled eq 'yes'", ""] {
+    for f in [
+        "displayName eq",
+        "displayName eq 'unterminated",
+        "(displayName eq 'x'",
+        "displayName xx 'a'",
+        "accountEnabled eq 'yes'",
+        "",
+    ] {
         let r = get(&ts, &tok, "/users", &[("$filter", f)]).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{f:?}: {}", r.text);
         assert!(r.json["error"]["code"].as_str().unwrap().starts_with("Request_"), "{}", r.text);
@@ -324,7 +367,10 @@ async fn top_and_next_link_page_through_every_user_once() {
         match r.json["@odata.nextLink"].as_str() {
             Some(next) => {
                 let prefix = format!("{BASE}/v1.0");
-                path = next.strip_prefix(&prefix).unwrap_or_else(|| panic!("nextLink not absolute under {prefix}: {next}")).to_string();
+                path = next
+                    .strip_prefix(&prefix)
+                    .unwrap_or_else(|| panic!("nextLink not absolute under {prefix}: {next}"))
+                    .to_string();
                 assert!(!page.is_empty());
             }
             None => break,
@@ -339,7 +385,8 @@ async fn top_and_next_link_page_through_every_user_once() {
 #[tokio::test]
 async fn next_link_keeps_filter_and_select() {
     let (ts, tok, all) = seeded().await;
-    let mut path = with_query("/users", &[("$top", "2"), ("$filter", "department eq 'Sales'"), ("$select", "displayName")]);
+    let mut path =
+        with_query("/users", &[("$top", "2"), ("$filter", "department eq 'Sales'"), ("$select", "displayName")]);
     let mut got = BTreeSet::new();
     for _ in 0..20 {
         let r = ts.graph("GET", &path, &tok, None).await;
@@ -471,7 +518,13 @@ async fn search_display_name_substring_with_eventual() {
     let r = get(&ts, &tok, "/users", &[("$search", "\"displayName:ali\"")]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     // Combined with a filter.
-    let r = get_eventual(&ts, &tok, "/users", &[("$search", "\"displayName:ali\""), ("$filter", "accountEnabled eq true"), ("$top", "999")]).await;
+    let r = get_eventual(
+        &ts,
+        &tok,
+        "/users",
+        &[("$search", "\"displayName:ali\""), ("$filter", "accountEnabled eq true"), ("$top", "999")],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(names(&r), expect(&all, |s| s.display_name.to_lowercase().contains("ali") && s.account_enabled));
 }
@@ -537,13 +590,20 @@ async fn invalid_skip_token_is_400() {
 async fn member_lists_support_count_with_eventual() {
     let (ts, tok, _) = seeded().await;
     let g = ts
-        .graph("POST", "/groups", &tok, Some(json!({ "displayName": "Few", "mailEnabled": false, "mailNickname": "few", "securityEnabled": true })))
+        .graph(
+            "POST",
+            "/groups",
+            &tok,
+            Some(json!({ "displayName": "Few", "mailEnabled": false, "mailNickname": "few", "securityEnabled": true })),
+        )
         .await;
     let gid = g.json["id"].as_str().unwrap().to_string();
     let users = get(&ts, &tok, "/users", &[("$top", "4")]).await;
     for u in values(&users) {
         let odata_id = format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", u["id"].as_str().unwrap());
-        let r = ts.graph("POST", &format!("/groups/{gid}/members/$ref"), &tok, Some(json!({ "@odata.id": odata_id }))).await;
+        let r = ts
+            .graph("POST", &format!("/groups/{gid}/members/$ref"), &tok, Some(json!({ "@odata.id": odata_id })))
+            .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
     }
     let r = get_eventual(&ts, &tok, &format!("/groups/{gid}/members"), &[("$count", "true"), ("$top", "1")]).await;

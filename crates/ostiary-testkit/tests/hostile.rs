@@ -209,14 +209,14 @@ async fn random_graph_paths_queries_and_bodies_never_fail_server_side() {
         let depth = 1 + rng.next() % 4;
         let path: Vec<&str> = (0..depth).map(|_| rng.pick(&segs)).collect();
         let mut uri = format!("/v1.0/{}", path.join("/"));
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             uri.push('?');
             uri.push_str(&rng.pick(&queries).replace(' ', "%20").replace('"', "%22"));
         }
         let method = rng.pick(&methods);
         let body = bodies[(rng.next() % bodies.len() as u64) as usize].clone();
         let mut b = Request::builder().method(method).uri(&uri).header("authorization", format!("Bearer {tok}"));
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             b = b.header("consistencylevel", "eventual");
         }
         let req = match body {

@@ -183,8 +183,8 @@ fn serve_bootstraps_then_store_commands_and_admin_cli_work_while_it_runs() {
 fn serve_refuses_a_schema_that_does_not_match() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // "Older" needs a second migration to exist; until then the store tests cover it.
-    for (case, sql) in
-        [("newer", "INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES (999, '2026-01-01T00:00:00Z')")]
+    let (case, sql) =
+        ("newer", "INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES (999, '2026-01-01T00:00:00Z')");
     {
         let dir = temp_dir(case);
         let out = ostiary(&["migrate", "--data-dir", dir.to_str().unwrap()], &dir);

@@ -59,6 +59,9 @@ impl Ctx<'_> {
         if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
             return Err(GraphErr::bad("Invalid request body: NUL characters are not allowed."));
         }
+        if self.method == Method::PATCH {
+            reject_nulls(&bytes)?;
+        }
         serde_json::from_slice(&bytes).map_err(|e| {
             let text = e.to_string();
             if let Some(rest) = text.strip_prefix("unknown field `") {
@@ -76,6 +79,44 @@ impl Ctx<'_> {
     fn base(&self) -> &str {
         &self.core.config.public_base
     }
+}
+
+/// Properties that exist on the resources here and may not be set to `null` (Graph answers 400;
+/// silently ignoring the null would hide a client bug).
+const NOT_NULLABLE: &[&str] = &[
+    "accountEnabled",
+    "displayName",
+    "userPrincipalName",
+    "mailNickname",
+    "passwordProfile",
+    "businessPhones",
+    "otherMails",
+    "securityEnabled",
+    "mailEnabled",
+    "groupTypes",
+    "signInAudience",
+    "identifierUris",
+    "appRoles",
+    "api",
+    "keyCredentials",
+    "passwordCredentials",
+    "web",
+    "spa",
+    "publicClient",
+    "requiredResourceAccess",
+    "tags",
+    "appRoleAssignmentRequired",
+    "userType",
+];
+
+fn reject_nulls(bytes: &[u8]) -> Result<(), GraphErr> {
+    // A body that is not a JSON object is reported by the typed parse that follows.
+    if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(bytes)
+        && let Some(k) = m.iter().find(|(k, v)| v.is_null() && NOT_NULLABLE.contains(&k.as_str())).map(|(k, _)| k)
+    {
+        return Err(GraphErr::bad(format!("Invalid null value for property '{k}': the property is not nullable.")));
+    }
+    Ok(())
 }
 
 fn decode(seg: &str) -> String {
@@ -224,9 +265,24 @@ async fn related(
     relation: Relation,
     cast: Option<ObjectKind>,
     path: &str,
+    count_only: bool,
 ) -> Result<Response, GraphErr> {
     let mut q: ListQuery = ctx.opts.list_query(cast)?;
     q.cast = cast;
+    if count_only {
+        if !ctx.opts.eventual {
+            return Err(GraphErr::bad(
+                "$count is not currently supported without the ConsistencyLevel: eventual header.",
+            ));
+        }
+        q.count = true;
+        q.top = 1;
+        q.skip_token = None;
+        let page = ctx.core.list_related(&ctx.caller, relation, &q).await?;
+        let mut resp = page.count.unwrap_or(0).to_string().into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        return Ok(resp);
+    }
     let page = ctx.core.list_related(&ctx.caller, relation, &q).await?;
     // The next page must keep the type cast (`.../members/microsoft.graph.user`).
     let path = match cast {
@@ -245,16 +301,22 @@ fn only_get(ctx: &Ctx<'_>) -> Result<(), GraphErr> {
 }
 
 /// Shared handling of `/x/{id}/memberOf|transitiveMemberOf[/cast]`.
-async fn member_of(
-    ctx: &Ctx<'_>,
-    id: ObjectId,
-    rel: &str,
-    cast: Option<&&str>,
-    path: &str,
-) -> Result<Response, GraphErr> {
+async fn member_of(ctx: &Ctx<'_>, id: ObjectId, rel: &str, rest: &[&str], path: &str) -> Result<Response, GraphErr> {
     only_get(ctx)?;
     let transitive = rel == "transitiveMemberOf";
-    related(ctx, Relation::MemberOf { object: id, transitive }, cast_kind(cast)?, path).await
+    let (cast, count_only) = cast_and_count(rest)?;
+    related(ctx, Relation::MemberOf { object: id, transitive }, cast, path, count_only).await
+}
+
+/// The tail of a relation path: an optional type cast, then an optional `$count`.
+fn cast_and_count(rest: &[&str]) -> Result<(Option<ObjectKind>, bool), GraphErr> {
+    match rest {
+        [] => Ok((None, false)),
+        ["$count"] => Ok((None, true)),
+        [cast] => Ok((cast_kind(Some(cast))?, false)),
+        [cast, "$count"] => Ok((cast_kind(Some(cast))?, true)),
+        [_, other, ..] => Err(GraphErr::segment(other)),
+    }
 }
 
 /// Shared handling of `/x/{id}/appRoleAssignments[/{aid}]` (the object as principal) and
@@ -339,7 +401,7 @@ async fn users(ctx: &mut Ctx<'_>, key: Option<(String, String)>, rest: &[&str]) 
         },
         [rel, cast @ ..] if *rel == "memberOf" || *rel == "transitiveMemberOf" => {
             let id = ctx.core.find_user(&ctx.caller, &id_seg).await?.id;
-            member_of(ctx, id, rel, cast.first(), &format!("users/{id}/{rel}")).await
+            member_of(ctx, id, rel, cast, &format!("users/{id}/{rel}")).await
         }
         ["appRoleAssignments", more @ ..] => {
             let id = ctx.core.find_user(&ctx.caller, &id_seg).await?.id;
@@ -414,13 +476,14 @@ async fn groups(ctx: &mut Ctx<'_>, key: Option<(String, String)>, rest: &[&str])
             ctx.core.remove_member(&ctx.caller, id, parse_id(mid)?).await?;
             Ok(no_content())
         }
-        [rel, cast @ ..] if (*rel == "members" || *rel == "transitiveMembers") && cast.len() <= 1 => {
+        [rel, tail @ ..] if (*rel == "members" || *rel == "transitiveMembers") && tail.len() <= 2 => {
             only_get(ctx)?;
             let relation = Relation::Members { group: id, transitive: *rel == "transitiveMembers" };
-            related(ctx, relation, cast_kind(cast.first())?, &format!("groups/{id}/{rel}")).await
+            let (cast, count_only) = cast_and_count(tail)?;
+            related(ctx, relation, cast, &format!("groups/{id}/{rel}"), count_only).await
         }
         [rel, cast @ ..] if *rel == "memberOf" || *rel == "transitiveMemberOf" => {
-            member_of(ctx, id, rel, cast.first(), &format!("groups/{id}/{rel}")).await
+            member_of(ctx, id, rel, cast, &format!("groups/{id}/{rel}")).await
         }
         ["appRoleAssignments", more @ ..] => role_assignments(ctx, id, true, more).await,
         [other, ..] => Err(GraphErr::segment(other)),
@@ -620,7 +683,7 @@ async fn service_principals(
         ["appRoleAssignedTo", more @ ..] => role_assignments(ctx, id, false, more).await,
         ["appRoleAssignments", more @ ..] => role_assignments(ctx, id, true, more).await,
         [rel, cast @ ..] if *rel == "memberOf" || *rel == "transitiveMemberOf" => {
-            member_of(ctx, id, rel, cast.first(), &format!("servicePrincipals/{id}/{rel}")).await
+            member_of(ctx, id, rel, cast, &format!("servicePrincipals/{id}/{rel}")).await
         }
         [other, ..] => Err(GraphErr::segment(other)),
     }
