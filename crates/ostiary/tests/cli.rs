@@ -176,6 +176,77 @@ fn serve_bootstraps_then_store_commands_and_admin_cli_work_while_it_runs() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = ostiary(&["users", "get", "nobody@nowhere.test"], &dir);
     assert_eq!(out.status.code(), Some(1), "API errors exit 1");
+
+    // Groups and members.
+    let json = |out: std::process::Output| -> Value {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let ada = json(ostiary(&["users", "get", &upn, "--output", "json"], &dir));
+    let group = json(ostiary(&["groups", "create", "--name", "Engineers", "--output", "json"], &dir));
+    let gid = group["id"].as_str().unwrap();
+    let out = ostiary(&["groups", "add-member", gid, ada["id"].as_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let members = ostiary(&["groups", "members", gid, "--output", "json"], &dir);
+    assert!(String::from_utf8_lossy(&members.stdout).contains(ada["id"].as_str().unwrap()));
+
+    // An API app with a role, a client app with a secret and a certificate, and a role grant:
+    // the client's token then carries the role.
+    let api = json(ostiary(
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Orders",
+            "--identifier-uri",
+            "api://orders-cli",
+            "--app-role",
+            "Orders.Read",
+            "--output",
+            "json",
+        ],
+        &dir,
+    ));
+    let client = json(ostiary(&["apps", "create", "--name", "Orders client", "--output", "json"], &dir));
+    let app_id = |v: &Value| -> String {
+        v.pointer("/application/appId").or_else(|| v.get("appId")).and_then(Value::as_str).unwrap().to_string()
+    };
+    let (api_app_id, client_app_id) = (app_id(&api), app_id(&client));
+    let secret = json(ostiary(
+        &["apps", "add-secret", &client_app_id, "--name", "ci", "--days", "30", "--output", "json"],
+        &dir,
+    ));
+    let secret_text = secret["secretText"].as_str().unwrap().to_string();
+    let out = ostiary(
+        &["apps", "grant-role", "--client", &client_app_id, "--resource", &api_app_id, "--role", "Orders.Read"],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cert = dir.join("client-cert.pem");
+    // Any X.509 certificate will do as a credential; the dev CA's is at hand.
+    std::fs::copy(dir.join("dev-ca.pem"), &cert).unwrap();
+    let out = ostiary(&["apps", "add-cert", &client_app_id, "--cert-file", cert.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = json(ostiary(&["apps", "get", &client_app_id, "--output", "json"], &dir));
+    assert_eq!(shown["keyCredentials"].as_array().unwrap().len(), 1, "{shown}");
+    let r = http
+        .post(format!("https://127.0.0.1:{port}/{}/oauth2/v2.0/token", creds["tenantId"].as_str().unwrap()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_app_id.as_str()),
+            ("client_secret", secret_text.as_str()),
+            ("scope", "api://orders-cli/.default"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let at: Value = r.json().unwrap();
+    let payload = at["access_token"].as_str().unwrap().split('.').nth(1).unwrap().to_string();
+    let claims: Value = serde_json::from_slice(&base64_url(&payload)).unwrap();
+    assert_eq!(claims["roles"], serde_json::json!(["Orders.Read"]));
+    assert_eq!(claims["aud"], api_app_id);
+    let out = ostiary(&["apps", "remove-secret", &client_app_id, secret["keyId"].as_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     drop(server);
 }
 
@@ -239,4 +310,9 @@ fn config_show_redacts_secrets_and_bad_config_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown_setting"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn base64_url(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).unwrap()
 }
