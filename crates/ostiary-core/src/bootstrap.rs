@@ -186,10 +186,19 @@ impl Core {
             }
         }
         let keys = self.initial_keys(tenant.id)?;
+        let admin_id = match cs.changes.first() {
+            Some(Change::CreateObject(DirectoryObject::User(u))) => u.id,
+            _ => return Err(BootstrapError::Invalid("bootstrap change set lost its administrator".into())),
+        };
         self.store.create_tenant(&tenant, &cs, &keys).await.map_err(|e| match e {
             StoreError::Conflict { key } if key == "domain" => BootstrapError::DomainTaken(domain.clone()),
             other => BootstrapError::Store(other),
         })?;
+        // Directory roles live in the KV store; a failure here leaves a tenant whose admin is not
+        // marked as Global Administrator, which `ostiary tenant create` reports as an error.
+        self.assign_directory_role(tenant.id, admin_id, crate::consent::GLOBAL_ADMIN_ROLE)
+            .await
+            .map_err(BootstrapError::Store)?;
         Ok(TenantCredentials {
             tenant,
             client_id: app_id,

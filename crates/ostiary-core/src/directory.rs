@@ -186,7 +186,7 @@ impl Core {
         user.created_date_time = self.now_seconds();
         self.validate_user(caller, &user).await?;
         if let Some(p) = password {
-            check_password_policy(&p)?;
+            self.check_password(caller.tenant, &p).await?;
             user.password_hash = Some(self.hash_password(p).await.map_err(|e| DirError::Internal(e.to_string()))?);
             user.last_password_change_date_time = Some(user.created_date_time);
         }
@@ -206,7 +206,7 @@ impl Core {
         user.id = id;
         self.validate_user(caller, &user).await?;
         if let Some(p) = new_password {
-            check_password_policy(&p)?;
+            self.check_password(caller.tenant, &p).await?;
             user.password_hash = Some(self.hash_password(p).await.map_err(|e| DirError::Internal(e.to_string()))?);
             user.last_password_change_date_time = Some(self.now_seconds());
         }

@@ -32,6 +32,28 @@ pub const GRAPH_APP_PERMISSIONS: &[(&str, Uuid, &str)] = &[
     ),
     ("Directory.Read.All", uuid!("7ab1d382-f21e-4acd-a863-ba3e13f7da61"), "Read directory data"),
     ("Directory.ReadWrite.All", uuid!("19dbc75e-c2e2-444c-a770-ec69d8559fc7"), "Read and write directory data"),
+    (
+        "DelegatedPermissionGrant.ReadWrite.All",
+        uuid!("8e8e4742-1d95-4f68-9d56-6ee75648c72a"),
+        "Manage all delegated permission grants",
+    ),
+];
+
+/// OIDC scopes every resource accepts in grants (Entra models them as Graph scopes).
+pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// Delegated permissions of Microsoft Graph (Microsoft's scope ids).
+pub const GRAPH_DELEGATED_SCOPES: &[(&str, Uuid, &str)] = &[
+    ("User.Read", uuid!("e1fe6dd8-ba31-4d61-89e7-88639da4683d"), "Sign in and read user profile"),
+    ("User.ReadBasic.All", uuid!("b340eb25-3456-403f-be2f-af7a0d370277"), "Read all users' basic profiles"),
+    ("openid", uuid!("37f7f235-527c-4136-accd-4a02d197296e"), "Sign users in"),
+    ("profile", uuid!("14dad69e-099b-42c9-810b-d002981feec1"), "View users' basic profile"),
+    ("email", uuid!("64a6cdd6-aab1-4aaf-94b8-3cc8405e90d0"), "View users' email address"),
+    (
+        "offline_access",
+        uuid!("7427e0e9-2fba-42fe-b0c0-848c9e6a8182"),
+        "Maintain access to data you have given it access to",
+    ),
 ];
 
 /// The permissions the bootstrap admin application is granted.
@@ -41,6 +63,7 @@ pub const BOOTSTRAP_PERMISSIONS: &[&str] = &[
     "Application.ReadWrite.All",
     "AppRoleAssignment.ReadWrite.All",
     "Directory.ReadWrite.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
 ];
 
 pub fn role_id(permission: &str) -> Option<Uuid> {
@@ -75,7 +98,19 @@ pub fn graph_service_principal(id: ObjectId, _tenant: TenantId, now: OffsetDateT
                 origin: Some("Application".into()),
             })
             .collect(),
-        oauth2_permission_scopes: vec![],
+        oauth2_permission_scopes: GRAPH_DELEGATED_SCOPES
+            .iter()
+            .map(|(value, id, desc)| ostiary_model::PermissionScope {
+                id: *id,
+                admin_consent_description: Some(format!("Allows the app to {}.", desc.to_lowercase())),
+                admin_consent_display_name: Some((*desc).into()),
+                user_consent_description: Some(format!("Allows the app to {}.", desc.to_lowercase())),
+                user_consent_display_name: Some((*desc).into()),
+                is_enabled: true,
+                kind: Some("User".into()),
+                value: Some((*value).into()),
+            })
+            .collect(),
         sign_in_audience: Some("AzureADMultipleOrgs".into()),
         description: None,
         notes: None,

@@ -5,12 +5,17 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod cache;
+pub mod consent;
 pub mod directory;
 pub mod error;
+pub mod flow;
 pub mod graph;
 pub mod ids;
 pub mod keys;
+pub mod settings;
+pub mod signin;
 pub mod token;
+pub mod usertokens;
 
 pub use auth::{Caller, Permission};
 pub use error::DirError;
@@ -77,6 +82,7 @@ pub struct Core {
     pub config: CoreConfig,
     pub(crate) cache: cache::TenantCache,
     pub(crate) hash_permits: Arc<tokio::sync::Semaphore>,
+    pub(crate) dummy_hash: std::sync::OnceLock<String>,
 }
 
 impl Core {
@@ -96,6 +102,7 @@ impl Core {
             cache: cache::TenantCache::new(config.cache_check_interval),
             config,
             hash_permits: Arc::new(tokio::sync::Semaphore::new(permits)),
+            dummy_hash: std::sync::OnceLock::new(),
         })
     }
 

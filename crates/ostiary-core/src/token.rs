@@ -17,6 +17,18 @@ pub struct IssuedToken {
     pub access_token: String,
     pub expires_in: i64,
     pub token_type: &'static str,
+    /// For user grants: ID token, refresh token, scope, client_info.
+    pub user: Option<crate::usertokens::UserTokens>,
+}
+
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub const GRANT_JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// Whether an application may use flows without a client credential.
+pub fn is_public_client(app: &ostiary_model::Application) -> bool {
+    app.is_fallback_public_client == Some(true)
+        || !app.public_client.redirect_uris.is_empty()
+        || !app.spa.redirect_uris.is_empty()
 }
 
 /// What the token endpoint learned about a request, for logs and metrics even on failure.
@@ -43,7 +55,7 @@ impl Core {
         self.state_for(id, segment).await.map(|_| id)
     }
 
-    async fn state_for(&self, tenant: TenantId, segment: &str) -> Result<Arc<TenantState>, OAuthError> {
+    pub(crate) async fn state_for(&self, tenant: TenantId, segment: &str) -> Result<Arc<TenantState>, OAuthError> {
         self.tenant_state(tenant).await.map_err(|e| match e {
             CacheError::NoTenant => OAuthError::tenant_not_found(segment),
             other => {
@@ -70,6 +82,76 @@ impl Core {
                 audit.tenant = Some(tenant);
                 self.client_credentials(tenant, segment, req, audit).await
             }
+            "authorization_code" | "refresh_token" | GRANT_DEVICE_CODE | GRANT_JWT_BEARER => {
+                let tenant = self.resolve_tenant(segment).await?;
+                audit.tenant = Some(tenant);
+                let state = self.state_for(tenant, segment).await?;
+                let (client, azpacr) = self.authenticate_client(&state, tenant, segment, &req.client).await?;
+                audit.client_id = Some(client.app.app_id.to_string());
+                if client.sp.as_ref().is_some_and(|sp| !sp.account_enabled) {
+                    return Err(OAuthError::application_disabled(&client.app.app_id.to_string()));
+                }
+                let want_client_info = req.param("client_info") == Some("1");
+                let scopes: Vec<String> = req
+                    .scope
+                    .as_deref()
+                    .map(|s| s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect())
+                    .unwrap_or_default();
+                let tokens = match req.grant_type.as_str() {
+                    "authorization_code" => {
+                        let code = req
+                            .param("code")
+                            .filter(|c| !c.is_empty())
+                            .ok_or_else(|| OAuthError::missing_parameter("code"))?;
+                        self.redeem_code(
+                            &state,
+                            client,
+                            azpacr,
+                            code,
+                            req.param("redirect_uri"),
+                            req.param("code_verifier"),
+                            want_client_info,
+                        )
+                        .await?
+                    }
+                    "refresh_token" => {
+                        let rt = req
+                            .param("refresh_token")
+                            .filter(|c| !c.is_empty())
+                            .ok_or_else(|| OAuthError::missing_parameter("refresh_token"))?;
+                        self.refresh(&state, client, azpacr, rt, Some(&scopes), want_client_info).await?
+                    }
+                    GRANT_DEVICE_CODE => {
+                        let dc = req
+                            .param("device_code")
+                            .filter(|c| !c.is_empty())
+                            .ok_or_else(|| OAuthError::missing_parameter("device_code"))?;
+                        self.poll_device(&state, client, dc, want_client_info).await?
+                    }
+                    _ => {
+                        if req.param("requested_token_use") != Some("on_behalf_of") {
+                            return Err(OAuthError::invalid_request(
+                                90014,
+                                "The jwt-bearer grant requires requested_token_use=on_behalf_of.",
+                            ));
+                        }
+                        if azpacr == "0" {
+                            return Err(OAuthError::credentials_required());
+                        }
+                        let assertion = req
+                            .param("assertion")
+                            .filter(|c| !c.is_empty())
+                            .ok_or_else(|| OAuthError::missing_parameter("assertion"))?;
+                        self.on_behalf_of(&state, client, azpacr, assertion, &scopes).await?
+                    }
+                };
+                Ok(IssuedToken {
+                    access_token: tokens.access_token.clone(),
+                    expires_in: tokens.expires_in,
+                    token_type: "Bearer",
+                    user: Some(tokens),
+                })
+            }
             other => Err(OAuthError::unsupported_grant_type(other)),
         }
     }
@@ -84,6 +166,9 @@ impl Core {
         let state = self.state_for(tenant, segment).await?;
         let (client, azpacr) = self.authenticate_client(&state, tenant, segment, &req.client).await?;
         audit.client_id = Some(client.app.app_id.to_string());
+        if azpacr == "0" {
+            return Err(OAuthError::credentials_required());
+        }
         let client_sp = client.sp.as_ref().ok_or_else(|| {
             OAuthError::new(
                 ostiary_oauth::ErrorKind::UnauthorizedClient,
@@ -109,7 +194,7 @@ impl Core {
     }
 
     /// Checks the client's secret or assertion; returns the client and its `azpacr`.
-    async fn authenticate_client<'s>(
+    pub async fn authenticate_client<'s>(
         &self,
         state: &'s TenantState,
         tenant: TenantId,
@@ -181,8 +266,8 @@ impl Core {
                 Ok((client, "2"))
             }
             ClientAuth::None { client_id } => {
-                find(client_id)?;
-                Err(OAuthError::credentials_required())
+                let client = find(client_id)?;
+                if is_public_client(&client.app) { Ok((client, "0")) } else { Err(OAuthError::credentials_required()) }
             }
         }
     }
@@ -233,7 +318,7 @@ impl Core {
             tracing::error!(error = %e, "signing failed");
             OAuthError::server_error()
         })?;
-        Ok(IssuedToken { access_token, expires_in: lifetime, token_type: "Bearer" })
+        Ok(IssuedToken { access_token, expires_in: lifetime, token_type: "Bearer", user: None })
     }
 }
 

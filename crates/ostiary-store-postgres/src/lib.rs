@@ -6,6 +6,7 @@
 
 mod codec;
 mod error;
+mod kv;
 mod migrate;
 mod read;
 mod sql;
@@ -15,7 +16,9 @@ mod write;
 use async_trait::async_trait;
 use error::db_err;
 use ostiary_model::{AppRoleAssignment, DirectoryObject, ObjectId, ObjectKind, StoredSigningKey, Tenant, TenantId};
-use ostiary_store::{AssignmentsBy, ChangeSet, ListQuery, Page, Relation, SchemaState, Store, StoreError};
+use ostiary_store::{
+    AssignmentsBy, ChangeSet, KvEntry, KvOp, KvSelect, ListQuery, Page, Relation, SchemaState, Store, StoreError,
+};
 use read::Source;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -27,6 +30,8 @@ use time::OffsetDateTime;
 const POOL_SIZE: u32 = 16;
 /// How long an operation waits for a free connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pooled connections idle at least this long are pinged before use.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
 
 /// A `Store` on PostgreSQL. Cloning is cheap and shares the connection pool.
 #[derive(Debug, Clone)]
@@ -44,6 +49,19 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // sqlx pings every connection it takes from the pool (a round trip per operation)
+            // and again when one is returned. The ping on return already weeds out broken
+            // connections, so only connections that sat idle long enough for the server to
+            // have gone away meanwhile are pinged before use.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|e| match e {
@@ -165,6 +183,41 @@ impl Store for PostgresStore {
 
     async fn delete_signing_key(&self, tenant: TenantId, kid: &str) -> Result<(), StoreError> {
         tenants::delete_signing_key(&self.pool, tenant, kid).await
+    }
+
+    async fn kv_get(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<KvEntry>, StoreError> {
+        kv::kv_get(&self.pool, tenant, kind, key, now).await
+    }
+
+    async fn kv_list(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        select: &KvSelect,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<KvEntry>, StoreError> {
+        kv::kv_list(&self.pool, tenant, kind, select, limit, now).await
+    }
+
+    async fn kv_apply(
+        &self,
+        tenant: TenantId,
+        ops: &[KvOp],
+        bump_version: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        kv::kv_apply(&self.pool, tenant, ops, bump_version, now).await
+    }
+
+    async fn kv_purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<u64, StoreError> {
+        kv::kv_purge_expired(&self.pool, now, limit).await
     }
 
     async fn record_assertion_jti(

@@ -68,20 +68,69 @@ async fn schema_states_and_newer_database() {
     with_database(|url| async move {
         let store = PostgresStore::connect(&url).await.unwrap();
         assert_eq!(store.schema_state().await.unwrap(), SchemaState::Empty);
-        assert_eq!(store.migrate().await.unwrap(), vec![1]);
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(1));
+        assert_eq!(store.migrate().await.unwrap(), vec![1, 2]);
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(2));
         assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
 
         // Another binary migrated further: pretend with a fake row.
         let mut conn = PgConnection::connect(&url).await.unwrap();
-        sqlx::query("INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES (2, 'x')")
+        sqlx::query("INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES (3, 'x')")
             .execute(&mut conn)
             .await
             .unwrap();
         conn.close().await.unwrap();
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 2, binary: 1 });
-        assert_eq!(store.migrate().await, Err(StoreError::SchemaMismatch { db: 2, binary: 1 }));
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 2, binary: 1 });
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 3, binary: 2 });
+        assert_eq!(store.migrate().await, Err(StoreError::SchemaMismatch { db: 3, binary: 2 }));
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 3, binary: 2 });
+        store.close().await;
+    })
+    .await;
+}
+
+/// A database left at version 1 by an older binary: reported as older, upgraded in place,
+/// and its data keeps working with the new tables.
+#[tokio::test]
+async fn older_database_is_migrated() {
+    with_database(|url| async move {
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        // Exactly what the version-1 binary did.
+        sqlx::raw_sql(include_str!("../migrations/0001_initial.sql")).execute(&mut conn).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE ostiary_schema_migrations (version bigint NOT NULL PRIMARY KEY, applied_at text NOT NULL); \
+             INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES (1, '2024-01-01T00:00:00Z');",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+
+        let store = PostgresStore::connect(&url).await.unwrap();
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Older { db: 1, binary: 2 });
+        let tenant = ostiary_model::Tenant {
+            id: ostiary_model::TenantId::from_uuid(uuid::Uuid::new_v4()),
+            display_name: "Old".into(),
+            initial_domain: "old.ostiary.test".into(),
+            created_date_time: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        store.create_tenant(&tenant, &ChangeSet::new(), &[]).await.unwrap();
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        assert!(store.kv_get(tenant.id, "k", "k", now).await.is_err(), "no kv table before migrating");
+
+        assert_eq!(store.migrate().await.unwrap(), vec![2]);
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(2));
+        assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
+        assert_eq!(store.get_tenant(tenant.id).await.unwrap(), Some(tenant.clone()), "data survives");
+        let entry = ostiary_store::KvEntry {
+            kind: "settings".into(),
+            key: "tenant".into(),
+            doc: serde_json::json!({ "upgraded": true }),
+            version: 1,
+            expires_at: None,
+            user_id: None,
+            family_id: None,
+        };
+        store.kv_apply(tenant.id, &[ostiary_store::KvOp::Insert(entry.clone())], true, now).await.unwrap();
+        assert_eq!(store.kv_get(tenant.id, "settings", "tenant", now).await.unwrap(), Some(entry));
         store.close().await;
     })
     .await;
@@ -102,8 +151,9 @@ async fn concurrent_migrators_apply_each_migration_once() {
         for t in tasks {
             applied.extend(t.await.unwrap().unwrap());
         }
-        assert_eq!(applied, vec![1], "each migration applied exactly once");
-        assert_eq!(stores[0].schema_state().await.unwrap(), SchemaState::Current(1));
+        applied.sort_unstable();
+        assert_eq!(applied, vec![1, 2], "each migration applied exactly once");
+        assert_eq!(stores[0].schema_state().await.unwrap(), SchemaState::Current(2));
         for s in &stores {
             s.close().await;
         }

@@ -6,6 +6,7 @@
 
 mod codec;
 mod error;
+mod kv;
 mod migrate;
 mod read;
 mod sql;
@@ -15,7 +16,9 @@ mod write;
 use async_trait::async_trait;
 use error::db_err;
 use ostiary_model::{AppRoleAssignment, DirectoryObject, ObjectId, ObjectKind, StoredSigningKey, Tenant, TenantId};
-use ostiary_store::{AssignmentsBy, ChangeSet, ListQuery, Page, Relation, SchemaState, Store, StoreError};
+use ostiary_store::{
+    AssignmentsBy, ChangeSet, KvEntry, KvOp, KvSelect, ListQuery, Page, Relation, SchemaState, Store, StoreError,
+};
 use read::Source;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -36,7 +39,9 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database file at `path`: WAL journal, foreign keys on,
-    /// `synchronous=NORMAL`, 5 s busy timeout, up to 8 pooled connections.
+    /// `synchronous=NORMAL`, 5 s busy timeout, up to 8 pooled connections. Connections are
+    /// not pinged when taken from the pool: an in-process database cannot hang up, and the
+    /// ping would cost a worker-thread round trip per operation.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -45,8 +50,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool =
-            SqlitePoolOptions::new().max_connections(FILE_POOL_SIZE).connect_with(options).await.map_err(db_err)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(FILE_POOL_SIZE)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
         Ok(SqliteStore { pool })
     }
 
@@ -64,6 +73,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options)
@@ -180,6 +190,41 @@ impl Store for SqliteStore {
 
     async fn delete_signing_key(&self, tenant: TenantId, kid: &str) -> Result<(), StoreError> {
         tenants::delete_signing_key(&self.pool, tenant, kid).await
+    }
+
+    async fn kv_get(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<KvEntry>, StoreError> {
+        kv::kv_get(&self.pool, tenant, kind, key, now).await
+    }
+
+    async fn kv_list(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        select: &KvSelect,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<KvEntry>, StoreError> {
+        kv::kv_list(&self.pool, tenant, kind, select, limit, now).await
+    }
+
+    async fn kv_apply(
+        &self,
+        tenant: TenantId,
+        ops: &[KvOp],
+        bump_version: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        kv::kv_apply(&self.pool, tenant, ops, bump_version, now).await
+    }
+
+    async fn kv_purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<u64, StoreError> {
+        kv::kv_purge_expired(&self.pool, now, limit).await
     }
 
     async fn record_assertion_jti(

@@ -5,7 +5,8 @@ use ostiary_store::{SchemaState, StoreError};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 /// Every migration, ascending; the files are numbered like their versions.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_initial.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/0001_initial.sql")), (2, include_str!("../migrations/0002_kv.sql"))];
 
 /// The schema version this binary expects.
 pub(crate) fn binary_version() -> i64 {

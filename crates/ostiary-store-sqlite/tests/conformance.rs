@@ -57,11 +57,11 @@ async fn in_memory_stores_are_private() {
 async fn schema_lifecycle(store: &SqliteStore) {
     assert_eq!(store.schema_state().await.unwrap(), SchemaState::Empty);
     let applied = store.migrate().await.unwrap();
-    assert_eq!(applied, vec![1]);
+    assert_eq!(applied, vec![1, 2]);
     let SchemaState::Current(v) = store.schema_state().await.unwrap() else {
         panic!("not current after migrate");
     };
-    assert_eq!(v, 1);
+    assert_eq!(v, 2);
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
 }
 
@@ -73,13 +73,62 @@ async fn schema_states_and_newer_database() {
     store.close().await;
 
     // Another binary migrated further: pretend with a fake row.
-    let raw = sqlx_like_insert(&db.0, 2).await;
+    let raw = sqlx_like_insert(&db.0, 3).await;
     assert!(raw);
     let store = SqliteStore::open(&db.0).await.unwrap();
-    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 2, binary: 1 });
-    assert_eq!(store.migrate().await, Err(StoreError::SchemaMismatch { db: 2, binary: 1 }));
+    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 3, binary: 2 });
+    assert_eq!(store.migrate().await, Err(StoreError::SchemaMismatch { db: 3, binary: 2 }));
     // Refusing changed nothing.
-    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 2, binary: 1 });
+    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 3, binary: 2 });
+    store.close().await;
+}
+
+/// A database left at version 1 by an older binary: reported as older, upgraded in place,
+/// and its data keeps working with the new tables.
+#[tokio::test]
+async fn older_database_is_migrated() {
+    use sqlx::Connection;
+    let db = TempDb::new();
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&db.0).create_if_missing(true).foreign_keys(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+    // Exactly what the version-1 binary did.
+    sqlx::raw_sql(include_str!("../migrations/0001_initial.sql")).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE ostiary_schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at TEXT NOT NULL); \
+         INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES (1, '2024-01-01T00:00:00Z');",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = SqliteStore::open(&db.0).await.unwrap();
+    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Older { db: 1, binary: 2 });
+    let tenant = ostiary_model::Tenant {
+        id: ostiary_model::TenantId::from_uuid(uuid::Uuid::new_v4()),
+        display_name: "Old".into(),
+        initial_domain: "old.ostiary.test".into(),
+        created_date_time: time::OffsetDateTime::UNIX_EPOCH,
+    };
+    store.create_tenant(&tenant, &ChangeSet::new(), &[]).await.unwrap();
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    assert!(store.kv_get(tenant.id, "k", "k", now).await.is_err(), "no kv table before migrating");
+
+    assert_eq!(store.migrate().await.unwrap(), vec![2]);
+    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(2));
+    assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
+    assert_eq!(store.get_tenant(tenant.id).await.unwrap(), Some(tenant.clone()), "data survives");
+    let entry = ostiary_store::KvEntry {
+        kind: "settings".into(),
+        key: "tenant".into(),
+        doc: serde_json::json!({ "upgraded": true }),
+        version: 1,
+        expires_at: None,
+        user_id: None,
+        family_id: None,
+    };
+    store.kv_apply(tenant.id, &[ostiary_store::KvOp::Insert(entry.clone())], true, now).await.unwrap();
+    assert_eq!(store.kv_get(tenant.id, "settings", "tenant", now).await.unwrap(), Some(entry));
     store.close().await;
 }
 

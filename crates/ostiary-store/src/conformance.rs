@@ -6,13 +6,18 @@
 
 use crate::filter::{self, FieldType};
 use crate::{
-    AssignmentsBy, Change, ChangeSet, Filter, ListQuery, Page, Relation, SchemaState, SortKey, Store, StoreError,
+    AssignmentsBy, Change, ChangeSet, Filter, KvEntry, KvOp, KvSelect, ListQuery, Page, Relation, SchemaState, SortKey,
+    Store, StoreError,
 };
 use ostiary_model::{
     AppRoleAssignment, Application, DirectoryObject, Group, ObjectId, ObjectKind, ServicePrincipal, StoredSigningKey,
     Tenant, TenantId, User,
 };
+use serde_json::json;
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -46,6 +51,18 @@ pub async fn run_all(store: &dyn Store) {
         tenant_version,
         signing_keys,
         assertion_replay,
+        kv_crud_and_cas,
+        kv_expiry,
+        kv_list_by_prefix,
+        kv_list_by_user_and_family,
+        kv_delete_by_user_and_family,
+        kv_atomicity,
+        kv_bump_version,
+        kv_unknown_tenant,
+        kv_tenant_isolation,
+        kv_purge,
+        kv_concurrency,
+        kv_nul,
     );
 }
 
@@ -1317,4 +1334,648 @@ async fn rec(
     now: OffsetDateTime,
 ) -> bool {
     s.record_assertion_jti(t, client, jti, expires_at, now).await.expect("record_assertion_jti")
+}
+
+// --- grant and session state (kv) ------------------------------------------------------------
+
+/// The `now` of the kv checks.
+const KV_NOW: OffsetDateTime = datetime!(2024-06-01 12:00:00 UTC);
+
+fn kv(kind: &str, key: &str, doc: serde_json::Value) -> KvEntry {
+    KvEntry {
+        kind: kind.to_string(),
+        key: key.to_string(),
+        doc,
+        version: 1,
+        expires_at: None,
+        user_id: None,
+        family_id: None,
+    }
+}
+
+fn kv_expiring(kind: &str, key: &str, expires_at: OffsetDateTime) -> KvEntry {
+    KvEntry { expires_at: Some(expires_at), ..kv(kind, key, json!({ "key": key })) }
+}
+
+fn kv_owned(kind: &str, key: &str, user: Option<ObjectId>, family: Option<&str>) -> KvEntry {
+    KvEntry { user_id: user, family_id: family.map(str::to_string), ..kv(kind, key, json!({ "key": key })) }
+}
+
+fn kv_conflict() -> StoreError {
+    conflict("kv")
+}
+
+async fn kv_apply(s: &dyn Store, t: TenantId, ops: Vec<KvOp>) -> Result<(), StoreError> {
+    s.kv_apply(t, &ops, false, KV_NOW).await
+}
+
+async fn kv_insert(s: &dyn Store, t: TenantId, entries: Vec<KvEntry>) {
+    kv_apply(s, t, entries.into_iter().map(KvOp::Insert).collect()).await.expect("kv insert");
+}
+
+async fn kv_get(s: &dyn Store, t: TenantId, kind: &str, key: &str) -> Option<KvEntry> {
+    s.kv_get(t, kind, key, KV_NOW).await.expect("kv_get")
+}
+
+/// Whether the entry exists at all, dead or alive (read at the beginning of time).
+async fn kv_stored(s: &dyn Store, t: TenantId, kind: &str, key: &str) -> bool {
+    s.kv_get(t, kind, key, OffsetDateTime::UNIX_EPOCH).await.expect("kv_get").is_some()
+}
+
+async fn kv_keys(s: &dyn Store, t: TenantId, kind: &str, select: KvSelect, limit: u32) -> Vec<String> {
+    let entries = s.kv_list(t, kind, &select, limit, KV_NOW).await.expect("kv_list");
+    entries.into_iter().map(|e| e.key).collect()
+}
+
+fn sorted_keys(keys: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// Polls all futures concurrently on the current task (no `'static` bound, unlike spawning)
+/// and returns their outputs in order; the database work they start runs truly in parallel.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future completed")).collect()
+}
+
+/// Index of the single `Ok` among `results`; every other result must be `Conflict { kv }`.
+#[track_caller]
+fn single_winner(results: &[Result<(), StoreError>], what: &str) -> usize {
+    let mut winners = Vec::new();
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Ok(()) => winners.push(i),
+            Err(StoreError::Conflict { key }) if key == "kv" => {}
+            Err(e) => panic!("{what}: attempt {i} failed with {e:?}, expected Ok or Conflict"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{what}: exactly one attempt must win, winners: {winners:?}");
+    winners[0]
+}
+
+async fn kv_crud_and_cas(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let owner = oid();
+    let doc = json!({
+        "sub": "x", "scopes": ["openid", "profile"], "n": 42, "neg": -7, "f": 1.5, "big": 9_007_199_254_740_993_u64,
+        "nested": { "ü": "✓ 日本", "null": null, "t": true, "empty": {}, "list": [] },
+    });
+    let e = KvEntry {
+        version: 42, // ignored by Insert
+        expires_at: Some(KV_NOW + Duration::hours(1) + Duration::nanoseconds(123_456_789)),
+        user_id: Some(owner),
+        family_id: Some("fam-1".into()),
+        ..kv("session", "s-1", doc)
+    };
+    kv_apply(s, t, vec![KvOp::Insert(e.clone())]).await.expect("insert");
+    let stored = kv_get(s, t, "session", "s-1").await.expect("inserted entry");
+    assert_eq!(stored, KvEntry { version: 1, ..e.clone() }, "insert stores every field (nanoseconds too), version 1");
+    assert_eq!(kv_get(s, t, "session", "s-2").await, None);
+    assert_eq!(kv_get(s, t, "code", "s-1").await, None, "kinds are separate namespaces");
+    assert_eq!(kv_get(s, t, "session", "S-1").await, None, "keys are case-sensitive");
+
+    // Insert on a live key conflicts and changes nothing.
+    let r = kv_apply(s, t, vec![KvOp::Insert(kv("session", "s-1", json!({ "other": 1 })))]).await;
+    assert_eq!(r, Err(kv_conflict()), "insert on a live key");
+    assert_eq!(kv_get(s, t, "session", "s-1").await, Some(stored.clone()));
+
+    // Compare-and-swap: every field is replaced, the version goes up by one.
+    let next = KvEntry {
+        doc: json!({ "rotated": true }),
+        expires_at: Some(KV_NOW + Duration::hours(2)),
+        user_id: None,
+        family_id: Some("fam-2".into()),
+        ..stored.clone()
+    };
+    kv_apply(s, t, vec![KvOp::Update(next.clone())]).await.expect("update with the current version");
+    let updated = kv_get(s, t, "session", "s-1").await.expect("updated entry");
+    assert_eq!(updated, KvEntry { version: 2, ..next.clone() });
+
+    // Stale and future versions conflict and change nothing.
+    let stale = KvEntry { doc: json!({ "stale": true }), ..next.clone() };
+    assert_eq!(kv_apply(s, t, vec![KvOp::Update(stale)]).await, Err(kv_conflict()), "stale version");
+    let ahead = KvEntry { version: 3, doc: json!({ "ahead": true }), ..updated.clone() };
+    assert_eq!(kv_apply(s, t, vec![KvOp::Update(ahead)]).await, Err(kv_conflict()), "future version");
+    assert_eq!(kv_get(s, t, "session", "s-1").await, Some(updated.clone()), "failed updates change nothing");
+    let missing = kv("session", "missing", json!({}));
+    assert_eq!(kv_apply(s, t, vec![KvOp::Update(missing)]).await, Err(kv_conflict()), "update of a missing key");
+    assert_eq!(kv_get(s, t, "session", "missing").await, None, "update does not create");
+    let wrong_kind = KvEntry { kind: "code".into(), ..updated.clone() };
+    assert_eq!(kv_apply(s, t, vec![KvOp::Update(wrong_kind)]).await, Err(kv_conflict()), "update in another kind");
+
+    // Documents need not be objects.
+    let scalar = KvEntry { doc: json!(3), ..updated.clone() };
+    kv_apply(s, t, vec![KvOp::Update(scalar.clone())]).await.expect("second update");
+    assert_eq!(kv_get(s, t, "session", "s-1").await, Some(KvEntry { version: 3, ..scalar }));
+
+    // Delete, also of missing keys; the key can be inserted again, starting over at version 1.
+    kv_apply(s, t, vec![KvOp::Delete { kind: "session".into(), key: "s-1".into() }]).await.expect("delete");
+    assert_eq!(kv_get(s, t, "session", "s-1").await, None);
+    assert!(!kv_stored(s, t, "session", "s-1").await);
+    kv_apply(s, t, vec![KvOp::Delete { kind: "session".into(), key: "s-1".into() }]).await.expect("delete again");
+    kv_apply(s, t, vec![KvOp::Delete { kind: "nope".into(), key: "never".into() }]).await.expect("delete missing");
+    kv_apply(s, t, vec![]).await.expect("empty batch");
+    kv_apply(s, t, vec![KvOp::Insert(kv("session", "s-1", json!("again")))]).await.expect("insert after delete");
+    assert_eq!(kv_get(s, t, "session", "s-1").await, Some(kv("session", "s-1", json!("again"))));
+}
+
+async fn kv_expiry(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let exp = KV_NOW + Duration::minutes(5);
+    let e = kv_expiring("code", "c-1", exp);
+    kv_insert(s, t, vec![e.clone()]).await;
+
+    // Live strictly before `expires_at`, dead from that instant on.
+    let just_before = exp - Duration::nanoseconds(1);
+    assert_eq!(s.kv_get(t, "code", "c-1", just_before).await.unwrap(), Some(e.clone()));
+    assert_eq!(s.kv_get(t, "code", "c-1", exp).await.unwrap(), None, "dead at expires_at");
+    assert_eq!(s.kv_get(t, "code", "c-1", exp + Duration::days(1)).await.unwrap(), None);
+    let all = KvSelect::Prefix(String::new());
+    assert_eq!(s.kv_list(t, "code", &all, 10, just_before).await.unwrap(), vec![e.clone()]);
+    assert!(s.kv_list(t, "code", &all, 10, exp).await.unwrap().is_empty(), "list skips dead entries");
+
+    // A dead entry cannot be updated, even with the right version.
+    let r = s.kv_apply(t, &[KvOp::Update(e.clone())], false, exp).await;
+    assert_eq!(r, Err(kv_conflict()), "update of a dead entry");
+    // Deleting a dead entry is fine.
+    s.kv_apply(t, &[KvOp::Delete { kind: "code".into(), key: "c-1".into() }], false, exp).await.unwrap();
+    assert!(!kv_stored(s, t, "code", "c-1").await);
+
+    // Insert over a dead entry replaces every field and restarts the version.
+    let user = oid();
+    let old = KvEntry { user_id: Some(user), family_id: Some("f-old".into()), ..kv_expiring("code", "c-2", exp) };
+    kv_insert(s, t, vec![old.clone()]).await;
+    kv_apply(s, t, vec![KvOp::Update(old.clone())]).await.unwrap();
+    assert_eq!(kv_get(s, t, "code", "c-2").await.unwrap().version, 2);
+    let fresh = kv_expiring("code", "c-2", exp + Duration::hours(1));
+    let r = s.kv_apply(t, &[KvOp::Insert(fresh.clone())], false, exp - Duration::seconds(1)).await;
+    assert_eq!(r, Err(kv_conflict()), "still live a second before");
+    s.kv_apply(t, &[KvOp::Insert(fresh.clone())], false, exp).await.expect("insert over a dead entry");
+    assert_eq!(s.kv_get(t, "code", "c-2", exp).await.unwrap(), Some(fresh.clone()));
+    let by_user = s.kv_list(t, "code", &KvSelect::User(user), 10, KV_NOW).await.unwrap();
+    assert!(by_user.is_empty(), "the replaced entry's user index is gone: {by_user:?}");
+
+    // An entry inserted already dead is stored but invisible; one without expiry never dies.
+    kv_insert(s, t, vec![kv_expiring("code", "c-3", KV_NOW - Duration::hours(1))]).await;
+    assert_eq!(kv_get(s, t, "code", "c-3").await, None);
+    assert!(kv_stored(s, t, "code", "c-3").await);
+    kv_insert(s, t, vec![kv("code", "c-4", json!({}))]).await;
+    let far = datetime!(9999-12-31 23:59:59 UTC);
+    assert!(s.kv_get(t, "code", "c-4", far).await.unwrap().is_some(), "no expiry = live forever");
+
+    // The limit counts live entries only.
+    let t2 = new_tenant(s).await;
+    let mut entries = Vec::new();
+    for key in ["a", "b", "c"] {
+        entries.push(kv_expiring("x", key, KV_NOW));
+    }
+    for key in ["d", "e", "f"] {
+        entries.push(kv_expiring("x", key, KV_NOW + Duration::seconds(1)));
+    }
+    kv_insert(s, t2, entries).await;
+    assert_eq!(kv_keys(s, t2, "x", KvSelect::Prefix(String::new()), 2).await, sorted_keys(&["d", "e"]));
+}
+
+async fn kv_list_by_prefix(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    // LIKE and GLOB metacharacters, escape characters, case, non-ASCII, the largest code point.
+    let mut keys: Vec<String> = ["a", "a%", "a%b", "a%b%", "a%c", "a_b", "aXb", "ab", "a\\%", "a\\b", "a*", "a*b"]
+        .into_iter()
+        .chain(["a?b", "a[b]", "A%b", "b", "ä", "äb", "y"])
+        .map(str::to_string)
+        .collect();
+    let max = char::MAX;
+    keys.extend([format!("{max}x"), format!("{max}"), format!("x{max}")]);
+    let mut entries: Vec<KvEntry> = keys.iter().map(|k| kv("grant", k, json!({ "k": k }))).collect();
+    entries.extend(keys.iter().map(|k| kv("other", k, json!({}))));
+    kv_insert(s, t, entries).await;
+
+    let list = |prefix: &str, limit: u32| kv_keys(s, t, "grant", KvSelect::Prefix(prefix.to_string()), limit);
+    let want = |prefix: &str| {
+        let mut v: Vec<String> = keys.iter().filter(|k| k.starts_with(prefix)).cloned().collect();
+        v.sort();
+        v
+    };
+    let mut prefixes: Vec<String> = ["", "a", "a%", "a%b", "a_", "a\\", "a\\%", "a*", "a?", "a[", "a[b", "A", "ä", "x"]
+        .into_iter()
+        .chain(["zzz"])
+        .map(str::to_string)
+        .collect();
+    prefixes.extend([format!("{max}"), format!("x{max}")]);
+    for prefix in &prefixes {
+        assert_eq!(list(prefix, 1000).await, want(prefix), "prefix {prefix:?}");
+    }
+    assert_eq!(list("a_", 1000).await, vec!["a_b".to_string()], "_ is literal");
+    assert_eq!(list("a%", 1000).await, sorted_keys(&["a%", "a%b", "a%b%", "a%c"]), "% is literal");
+    // Ordered by key in byte order, limited.
+    assert_eq!(list("", 1000).await.first().map(String::as_str), Some("A%b"));
+    assert_eq!(list("a", 3).await, sorted_keys(&["a", "a%", "a%b"]));
+    assert_eq!(list("", 1).await, vec!["A%b".to_string()]);
+    assert!(list("", 0).await.is_empty(), "limit 0");
+    // Full entries come back.
+    let got = s.kv_list(t, "grant", &KvSelect::Prefix("a_".into()), 10, KV_NOW).await.unwrap();
+    assert_eq!(got, vec![kv("grant", "a_b", json!({ "k": "a_b" }))]);
+
+    // The limit is capped at 1000.
+    let bulk: Vec<KvEntry> = (0..1001).map(|i| kv("bulk", &format!("k{i:05}"), json!(i))).collect();
+    kv_insert(s, t, bulk).await;
+    let all = kv_keys(s, t, "bulk", KvSelect::Prefix(String::new()), u32::MAX).await;
+    assert_eq!(all.len(), 1000, "limit capped at 1000");
+    assert_eq!(all.first().map(String::as_str), Some("k00000"));
+    assert_eq!(all.last().map(String::as_str), Some("k00999"));
+    assert_eq!(kv_keys(s, t, "bulk", KvSelect::Prefix("k01".into()), 5000).await, vec!["k01000".to_string()]);
+}
+
+async fn kv_list_by_user_and_family(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let (u1, u2) = (oid(), oid());
+    kv_insert(
+        s,
+        t,
+        vec![
+            kv_owned("refresh", "r-3", Some(u1), Some("A")),
+            kv_owned("refresh", "r-1", Some(u1), Some("A")),
+            kv_owned("refresh", "r-2", Some(u1), Some("B")),
+            kv_owned("refresh", "r-4", Some(u2), Some("A")),
+            kv_owned("refresh", "r-0", None, Some("A")),
+            KvEntry { expires_at: Some(KV_NOW), ..kv_owned("refresh", "r-5", Some(u1), Some("A")) },
+            kv_owned("session", "s-1", Some(u1), None),
+            kv_owned("session", "s-2", None, Some("A")),
+        ],
+    )
+    .await;
+    let list = |kind: &'static str, select: KvSelect, limit: u32| kv_keys(s, t, kind, select, limit);
+    assert_eq!(list("refresh", KvSelect::User(u1), 100).await, sorted_keys(&["r-1", "r-2", "r-3"]));
+    assert_eq!(list("refresh", KvSelect::User(u1), 2).await, sorted_keys(&["r-1", "r-2"]));
+    assert_eq!(list("refresh", KvSelect::User(u2), 100).await, sorted_keys(&["r-4"]));
+    assert_eq!(list("session", KvSelect::User(u1), 100).await, sorted_keys(&["s-1"]));
+    assert!(list("refresh", KvSelect::User(oid()), 100).await.is_empty());
+    assert_eq!(list("refresh", KvSelect::Family("A".into()), 100).await, sorted_keys(&["r-0", "r-1", "r-3", "r-4"]));
+    assert_eq!(list("refresh", KvSelect::Family("A".into()), 1).await, sorted_keys(&["r-0"]));
+    assert_eq!(list("refresh", KvSelect::Family("B".into()), 100).await, sorted_keys(&["r-2"]));
+    assert_eq!(list("session", KvSelect::Family("A".into()), 100).await, sorted_keys(&["s-2"]));
+    assert!(list("refresh", KvSelect::Family("a".into()), 100).await.is_empty(), "family ids are case-sensitive");
+    assert!(list("refresh", KvSelect::Family(String::new()), 100).await.is_empty());
+    let got = s.kv_list(t, "refresh", &KvSelect::Family("B".into()), 10, KV_NOW).await.unwrap();
+    assert_eq!(got, vec![kv_owned("refresh", "r-2", Some(u1), Some("B"))]);
+}
+
+async fn kv_delete_by_user_and_family(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let (u1, u2) = (oid(), oid());
+    kv_insert(
+        s,
+        t,
+        vec![
+            kv_owned("session", "s1", Some(u1), None),
+            kv_owned("refresh", "r1", Some(u1), Some("F1")),
+            kv_owned("grant", "g1", Some(u1), None),
+            kv_owned("settings", "x1", Some(u1), None),
+            KvEntry { expires_at: Some(KV_NOW - Duration::hours(1)), ..kv_owned("session", "s4", Some(u1), None) },
+            kv_owned("session", "s2", Some(u2), None),
+            kv_owned("refresh", "r2", Some(u2), Some("F1")),
+            kv_owned("session", "s3", None, None),
+        ],
+    )
+    .await;
+    let kinds = vec!["session".to_string(), "refresh".to_string()];
+    kv_apply(s, t, vec![KvOp::DeleteByUser { kinds: kinds.clone(), user_id: u1 }]).await.expect("delete by user");
+    for (kind, key) in [("session", "s1"), ("refresh", "r1"), ("session", "s4")] {
+        assert!(!kv_stored(s, t, kind, key).await, "{kind}/{key} of the user is deleted (dead ones too)");
+    }
+    for (kind, key) in [("grant", "g1"), ("settings", "x1"), ("session", "s2"), ("refresh", "r2"), ("session", "s3")] {
+        assert!(kv_get(s, t, kind, key).await.is_some(), "{kind}/{key} is not the user's or not of those kinds");
+    }
+    // Nothing to delete is fine, as are no kinds at all.
+    kv_apply(s, t, vec![KvOp::DeleteByUser { kinds: kinds.clone(), user_id: u1 }]).await.expect("again");
+    kv_apply(s, t, vec![KvOp::DeleteByUser { kinds: vec![], user_id: u2 }]).await.expect("no kinds");
+    assert!(kv_get(s, t, "session", "s2").await.is_some(), "no kinds deletes nothing");
+    kv_apply(s, t, vec![KvOp::DeleteByUser { kinds, user_id: oid() }]).await.expect("unknown user");
+
+    kv_insert(
+        s,
+        t,
+        vec![
+            kv_owned("refresh", "f3a", Some(u1), Some("F3")),
+            KvEntry { expires_at: Some(KV_NOW), ..kv_owned("refresh", "f3b", Some(u2), Some("F3")) },
+            kv_owned("code", "f3c", Some(u1), Some("F3")),
+            kv_owned("refresh", "f4", Some(u1), Some("F4")),
+            kv_owned("refresh", "f3-upper", Some(u1), Some("f3")),
+        ],
+    )
+    .await;
+    let by_family = |family: &str| KvOp::DeleteByFamily { kind: "refresh".into(), family_id: family.to_string() };
+    kv_apply(s, t, vec![by_family("F3")]).await.expect("delete by family");
+    assert!(!kv_stored(s, t, "refresh", "f3a").await);
+    assert!(!kv_stored(s, t, "refresh", "f3b").await, "dead members go too");
+    assert!(kv_get(s, t, "code", "f3c").await.is_some(), "other kinds of the family stay");
+    assert!(kv_get(s, t, "refresh", "f4").await.is_some(), "other families stay");
+    assert!(kv_get(s, t, "refresh", "f3-upper").await.is_some(), "family ids are case-sensitive");
+    assert!(kv_get(s, t, "refresh", "r2").await.is_some());
+    kv_apply(s, t, vec![by_family("F3"), by_family("nope")]).await.expect("missing families");
+}
+
+async fn kv_atomicity(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let a = kv("grant", "a", json!({ "v": "a1" }));
+    let b = kv("grant", "b", json!({ "v": "b1" }));
+    kv_insert(s, t, vec![a.clone(), b.clone()]).await;
+    let b2 = KvEntry { doc: json!({ "v": "b2" }), ..b.clone() };
+
+    // The third op fails: the first two are undone.
+    let r = kv_apply(
+        s,
+        t,
+        vec![KvOp::Insert(kv("grant", "c", json!({}))), KvOp::Update(b2.clone()), KvOp::Insert(a.clone())],
+    )
+    .await;
+    assert_eq!(r, Err(kv_conflict()), "third op inserts a live key");
+    assert_eq!(kv_get(s, t, "grant", "c").await, None, "first op undone");
+    assert_eq!(kv_get(s, t, "grant", "b").await, Some(b.clone()), "second op undone");
+
+    let r = kv_apply(
+        s,
+        t,
+        vec![
+            KvOp::Delete { kind: "grant".into(), key: "a".into() },
+            KvOp::Update(b2.clone()),
+            KvOp::Update(b2.clone()), // now stale: the batch sees its own writes
+        ],
+    )
+    .await;
+    assert_eq!(r, Err(kv_conflict()), "third op has a stale version");
+    assert_eq!(kv_get(s, t, "grant", "a").await, Some(a.clone()), "delete undone");
+    assert_eq!(kv_get(s, t, "grant", "b").await, Some(b.clone()), "update undone");
+
+    let r = kv_apply(
+        s,
+        t,
+        vec![
+            KvOp::DeleteByFamily { kind: "grant".into(), family_id: "none".into() },
+            KvOp::Delete { kind: "grant".into(), key: "b".into() },
+            KvOp::Update(kv("grant", "zz", json!({}))),
+        ],
+    )
+    .await;
+    assert_eq!(r, Err(kv_conflict()), "third op updates a missing key");
+    assert_eq!(kv_get(s, t, "grant", "b").await, Some(b.clone()), "delete undone");
+
+    // Later ops see earlier ones.
+    let d = kv("grant", "d", json!(1));
+    let d2 = KvEntry { doc: json!(2), ..d.clone() };
+    let d3 = KvEntry { doc: json!(3), version: 2, ..d.clone() };
+    kv_apply(s, t, vec![KvOp::Insert(d.clone()), KvOp::Update(d2), KvOp::Update(d3.clone())]).await.unwrap();
+    assert_eq!(kv_get(s, t, "grant", "d").await, Some(KvEntry { version: 3, ..d3 }));
+    let a2 = kv("grant", "a", json!({ "v": "a2" }));
+    kv_apply(s, t, vec![KvOp::Delete { kind: "grant".into(), key: "a".into() }, KvOp::Insert(a2.clone())])
+        .await
+        .expect("delete then insert of a live key");
+    assert_eq!(kv_get(s, t, "grant", "a").await, Some(a2));
+    let user = oid();
+    let mine = kv_owned("grant", "mine", Some(user), None);
+    kv_insert(s, t, vec![mine.clone()]).await;
+    kv_apply(s, t, vec![KvOp::DeleteByUser { kinds: vec!["grant".into()], user_id: user }, KvOp::Insert(mine.clone())])
+        .await
+        .expect("delete by user then insert");
+    assert_eq!(kv_get(s, t, "grant", "mine").await, Some(mine));
+}
+
+async fn kv_bump_version(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let other = new_tenant(s).await;
+    let other_v = s.tenant_version(other).await.unwrap();
+    let v0 = s.tenant_version(t).await.unwrap();
+
+    kv_apply(s, t, vec![KvOp::Insert(kv("settings", "a", json!({})))]).await.unwrap();
+    assert_eq!(s.tenant_version(t).await.unwrap(), v0, "without bump_version the version stays");
+    kv_apply(s, t, vec![KvOp::Delete { kind: "settings".into(), key: "a".into() }]).await.unwrap();
+    assert_eq!(s.tenant_version(t).await.unwrap(), v0);
+
+    let settings = kv("settings", "tenant", json!({ "mfa": true }));
+    s.kv_apply(t, &[KvOp::Insert(settings.clone())], true, KV_NOW).await.unwrap();
+    assert_eq!(s.tenant_version(t).await.unwrap(), v0 + 1, "bump_version increments");
+    assert_eq!(kv_get(s, t, "settings", "tenant").await, Some(settings.clone()));
+    let updated = KvEntry { doc: json!({ "mfa": false }), ..settings.clone() };
+    let two = [KvOp::Update(updated), KvOp::Insert(kv("settings", "b", json!(null)))];
+    s.kv_apply(t, &two, true, KV_NOW).await.unwrap();
+    assert_eq!(s.tenant_version(t).await.unwrap(), v0 + 2, "once per batch");
+    s.kv_apply(t, &[], true, KV_NOW).await.unwrap();
+    assert_eq!(s.tenant_version(t).await.unwrap(), v0 + 3, "an empty batch bumps too");
+    s.kv_apply(t, &[KvOp::Delete { kind: "x".into(), key: "y".into() }], true, KV_NOW).await.unwrap();
+    assert_eq!(s.tenant_version(t).await.unwrap(), v0 + 4, "a batch that deletes nothing bumps too");
+
+    // A failed batch does not bump.
+    let r = s.kv_apply(t, &[KvOp::Insert(settings.clone())], true, KV_NOW).await;
+    assert_eq!(r, Err(kv_conflict()));
+    let stale = [KvOp::Delete { kind: "settings".into(), key: "b".into() }, KvOp::Update(settings)];
+    assert_eq!(s.kv_apply(t, &stale, true, KV_NOW).await, Err(kv_conflict()));
+    assert_eq!(s.tenant_version(t).await.unwrap(), v0 + 4, "failed batches do not bump");
+    assert!(kv_get(s, t, "settings", "b").await.is_some());
+    assert_eq!(s.tenant_version(other).await.unwrap(), other_v, "other tenants are unaffected");
+}
+
+async fn kv_unknown_tenant(s: &dyn Store) {
+    let ghost = TenantId::from_uuid(Uuid::new_v4());
+    let e = kv("session", "s", json!({}));
+    let batches = vec![
+        vec![],
+        vec![KvOp::Insert(e.clone())],
+        vec![KvOp::Update(e.clone())],
+        vec![KvOp::Delete { kind: "session".into(), key: "s".into() }],
+        vec![KvOp::DeleteByUser { kinds: vec!["session".into()], user_id: oid() }],
+        vec![KvOp::DeleteByFamily { kind: "session".into(), family_id: "f".into() }],
+        vec![KvOp::Insert(e.clone()), KvOp::Insert(kv("session", "t", json!({})))],
+        vec![KvOp::Delete { kind: "session".into(), key: "s".into() }, KvOp::Update(e.clone())],
+        vec![
+            KvOp::Delete { kind: "session".into(), key: "s".into() },
+            KvOp::Delete { kind: "a".into(), key: "b".into() },
+        ],
+    ];
+    for ops in &batches {
+        for bump in [false, true] {
+            let r = s.kv_apply(ghost, ops, bump, KV_NOW).await;
+            assert_not_found(r, &format!("kv_apply on an unknown tenant (bump {bump}): {ops:?}"));
+        }
+    }
+    assert_eq!(s.kv_get(ghost, "session", "s", KV_NOW).await.unwrap(), None);
+    assert!(s.kv_list(ghost, "session", &KvSelect::Prefix(String::new()), 10, KV_NOW).await.unwrap().is_empty());
+    assert_not_found(s.tenant_version(ghost).await.map(|_| ()), "no tenant was created");
+}
+
+async fn kv_tenant_isolation(s: &dyn Store) {
+    let ta = new_tenant(s).await;
+    let tb = new_tenant(s).await;
+    let user = oid();
+    let a = KvEntry { doc: json!("A"), ..kv_owned("refresh", "same", Some(user), Some("fam")) };
+    let b = KvEntry { doc: json!("B"), ..kv_owned("refresh", "same", Some(user), Some("fam")) };
+    kv_insert(s, ta, vec![a.clone(), kv_owned("session", "sa", Some(user), Some("fam"))]).await;
+    kv_insert(s, tb, vec![b.clone(), kv_owned("session", "sb", Some(user), Some("fam"))]).await;
+    assert_eq!(kv_get(s, ta, "refresh", "same").await, Some(a.clone()), "the same key in another tenant");
+    assert_eq!(kv_get(s, tb, "refresh", "same").await, Some(b.clone()));
+    assert_eq!(kv_get(s, tb, "session", "sa").await, None);
+
+    // Versions are per tenant.
+    let a2 = KvEntry { doc: json!("A2"), ..a.clone() };
+    kv_apply(s, ta, vec![KvOp::Update(a2.clone())]).await.unwrap();
+    let b_with_a_version = KvEntry { version: 2, doc: json!("hijack"), ..b.clone() };
+    assert_eq!(kv_apply(s, tb, vec![KvOp::Update(b_with_a_version)]).await, Err(kv_conflict()));
+    let b2 = KvEntry { doc: json!("B2"), ..b.clone() };
+    kv_apply(s, tb, vec![KvOp::Update(b2.clone())]).await.unwrap();
+    assert_eq!(kv_get(s, ta, "refresh", "same").await, Some(KvEntry { version: 2, ..a2.clone() }));
+    assert_eq!(kv_get(s, tb, "refresh", "same").await, Some(KvEntry { version: 2, ..b2 }));
+
+    // Lists stay within the tenant.
+    for (t, want) in [(ta, "sa"), (tb, "sb")] {
+        assert_eq!(kv_keys(s, t, "session", KvSelect::Prefix(String::new()), 10).await, vec![want.to_string()]);
+        assert_eq!(kv_keys(s, t, "session", KvSelect::User(user), 10).await, vec![want.to_string()]);
+        assert_eq!(kv_keys(s, t, "session", KvSelect::Family("fam".into()), 10).await, vec![want.to_string()]);
+    }
+
+    // Deletes in A never touch B, and the other way round.
+    let kinds = vec!["refresh".to_string(), "session".to_string()];
+    kv_apply(s, ta, vec![KvOp::DeleteByUser { kinds, user_id: user }]).await.unwrap();
+    assert_eq!(kv_get(s, ta, "refresh", "same").await, None);
+    assert!(kv_get(s, tb, "refresh", "same").await.is_some(), "DeleteByUser in A leaves B alone");
+    assert!(kv_get(s, tb, "session", "sb").await.is_some());
+    kv_insert(s, ta, vec![a.clone()]).await;
+    kv_apply(s, tb, vec![KvOp::DeleteByFamily { kind: "refresh".into(), family_id: "fam".into() }]).await.unwrap();
+    assert_eq!(kv_get(s, tb, "refresh", "same").await, None);
+    assert_eq!(kv_get(s, ta, "refresh", "same").await, Some(a.clone()), "DeleteByFamily in B leaves A alone");
+    kv_apply(s, tb, vec![KvOp::Delete { kind: "refresh".into(), key: "same".into() }]).await.unwrap();
+    assert_eq!(kv_get(s, ta, "refresh", "same").await, Some(a.clone()), "Delete in B leaves A alone");
+    // A live key in A does not block an insert in B.
+    kv_insert(s, tb, vec![b.clone()]).await;
+    assert_eq!(kv_get(s, ta, "refresh", "same").await, Some(a));
+}
+
+async fn kv_purge(s: &dyn Store) {
+    // Long before every other instant the suite uses, so that the counts are exact even
+    // though purging spans all tenants.
+    let p0 = datetime!(1990-01-01 00:00:00 UTC);
+    let at = p0 + Duration::seconds(10);
+    let ta = new_tenant(s).await;
+    let tb = new_tenant(s).await;
+    let sec = Duration::seconds;
+    kv_insert(
+        s,
+        ta,
+        vec![
+            kv_expiring("code", "e1", p0 + sec(1)),
+            kv_expiring("code", "e2", p0 + sec(2)),
+            kv_expiring("session", "e3", p0 + sec(3)),
+            kv_expiring("code", "e6", at), // dead at `at`
+            kv_expiring("code", "live", at + Duration::nanoseconds(1)),
+            kv_expiring("code", "later", p0 + Duration::days(1)),
+            kv("code", "never", json!({})),
+        ],
+    )
+    .await;
+    kv_insert(s, tb, vec![kv_expiring("code", "e4", p0 + sec(1)), kv_expiring("code", "e5", p0 + sec(4))]).await;
+
+    assert_eq!(s.kv_purge_expired(at, 0).await.unwrap(), 0, "limit 0");
+    assert_eq!(s.kv_purge_expired(p0, 100).await.unwrap(), 0, "nothing expired yet");
+    assert_eq!(s.kv_purge_expired(at, 4).await.unwrap(), 4, "the limit is respected");
+    assert_eq!(s.kv_purge_expired(at, 100).await.unwrap(), 2, "the rest, across tenants");
+    assert_eq!(s.kv_purge_expired(at, 100).await.unwrap(), 0);
+    for (t, kind, key) in
+        [(ta, "code", "e1"), (ta, "code", "e2"), (ta, "session", "e3"), (ta, "code", "e6"), (tb, "code", "e4")]
+    {
+        assert!(!kv_stored(s, t, kind, key).await, "{key} purged");
+    }
+    assert!(!kv_stored(s, tb, "code", "e5").await, "e5 purged");
+    for key in ["live", "later", "never"] {
+        assert!(s.kv_get(ta, "code", key, at).await.unwrap().is_some(), "{key} is live and kept");
+    }
+    // Later, the next ones go; entries without expiry never do.
+    assert_eq!(s.kv_purge_expired(p0 + Duration::days(2), 100).await.unwrap(), 2);
+    assert!(kv_get(s, ta, "code", "never").await.is_some());
+}
+
+async fn kv_concurrency(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    const RACERS: usize = 16;
+
+    // Racing compare-and-swap updates with the same expected version: exactly one wins.
+    let base = kv("refresh", "r", json!({ "winner": null }));
+    kv_insert(s, t, vec![base.clone()]).await;
+    let updates: Vec<Vec<KvOp>> =
+        (0..RACERS).map(|i| vec![KvOp::Update(KvEntry { doc: json!({ "winner": i }), ..base.clone() })]).collect();
+    let results = join_all(updates.iter().map(|ops| s.kv_apply(t, ops, false, KV_NOW)).collect()).await;
+    let winner = single_winner(&results, "racing updates");
+    let stored = kv_get(s, t, "refresh", "r").await.unwrap();
+    assert_eq!((stored.version, stored.doc), (2, json!({ "winner": winner })), "the winner's write is stored");
+
+    // Racing inserts of one key: exactly one wins.
+    let inserts: Vec<Vec<KvOp>> =
+        (0..RACERS).map(|i| vec![KvOp::Insert(kv("code", "race", json!({ "winner": i })))]).collect();
+    let results = join_all(inserts.iter().map(|ops| s.kv_apply(t, ops, false, KV_NOW)).collect()).await;
+    let winner = single_winner(&results, "racing inserts");
+    assert_eq!(kv_get(s, t, "code", "race").await, Some(kv("code", "race", json!({ "winner": winner }))));
+
+    // Racing refresh-token rotations (CAS of the old token + insert of a new one): exactly one
+    // new token exists afterwards.
+    let old = KvEntry { family_id: Some("fam".into()), ..kv("refresh", "old", json!({})) };
+    kv_insert(s, t, vec![old.clone()]).await;
+    let v0 = s.tenant_version(t).await.unwrap();
+    let rotations: Vec<Vec<KvOp>> = (0..RACERS)
+        .map(|i| {
+            let used = KvEntry { doc: json!({ "rotatedTo": format!("new-{i:02}") }), ..old.clone() };
+            let new = KvEntry { family_id: Some("fam".into()), ..kv("refresh", &format!("new-{i:02}"), json!({})) };
+            vec![KvOp::Update(used), KvOp::Insert(new)]
+        })
+        .collect();
+    let results = join_all(rotations.iter().map(|ops| s.kv_apply(t, ops, true, KV_NOW)).collect()).await;
+    let winner = single_winner(&results, "racing rotations");
+    let fam = kv_keys(s, t, "refresh", KvSelect::Family("fam".into()), 100).await;
+    let winner_key = format!("new-{winner:02}");
+    assert_eq!(fam, sorted_keys(&[winner_key.as_str(), "old"]), "only the winner's new token exists");
+    assert_eq!(s.tenant_version(t).await.unwrap(), v0 + 1, "only the winner bumped the version");
+}
+
+async fn kv_nul(s: &dyn Store) {
+    // PostgreSQL cannot store NUL in text or jsonb; both backends refuse it the same way.
+    let t = new_tenant(s).await;
+    let ok = kv("code", "fine", json!({}));
+    let bad_entries = [
+        kv("code", "a\0b", json!({})),
+        kv("co\0de", "k", json!({})),
+        kv("code", "k", json!({ "s": ["x\0"] })),
+        kv("code", "k", json!({ "k\0": 1 })),
+        KvEntry { family_id: Some("f\0".into()), ..kv("code", "k", json!({})) },
+    ];
+    for bad in bad_entries {
+        for op in [KvOp::Insert(bad.clone()), KvOp::Update(bad.clone())] {
+            let r = kv_apply(s, t, vec![KvOp::Insert(ok.clone()), op]).await;
+            assert!(matches!(r, Err(StoreError::InvalidQuery(_))), "{bad:?}: {r:?}");
+        }
+    }
+    for op in [
+        KvOp::Delete { kind: "code".into(), key: "\0".into() },
+        KvOp::DeleteByUser { kinds: vec!["\0".into()], user_id: oid() },
+        KvOp::DeleteByFamily { kind: "code".into(), family_id: "\0".into() },
+    ] {
+        let r = kv_apply(s, t, vec![op]).await;
+        assert!(matches!(r, Err(StoreError::InvalidQuery(_))), "{r:?}");
+    }
+    assert_eq!(kv_get(s, t, "code", "fine").await, None, "the whole batch was refused");
+    assert_eq!(kv_get(s, t, "code", "a\0b").await, None);
+    assert_eq!(kv_get(s, t, "c\0", "x").await, None);
+    assert!(kv_keys(s, t, "code", KvSelect::Prefix("a\0".into()), 10).await.is_empty());
+    assert!(kv_keys(s, t, "code", KvSelect::Family("\0".into()), 10).await.is_empty());
 }

@@ -10,11 +10,13 @@ pub mod change;
 pub mod conformance;
 pub mod error;
 pub mod filter;
+pub mod kv;
 pub mod query;
 
 pub use change::{Change, ChangeSet};
 pub use error::StoreError;
 pub use filter::{FieldType, Filter, LikeKind, Operand, Value};
+pub use kv::{KvEntry, KvOp, KvSelect};
 pub use query::{AssignmentsBy, ListQuery, Page, Relation, SortKey};
 
 use async_trait::async_trait;
@@ -105,6 +107,50 @@ pub trait Store: Send + Sync + 'static {
     /// Insert or replace by `kid`; bumps the tenant version.
     async fn put_signing_key(&self, tenant: TenantId, key: &StoredSigningKey) -> Result<(), StoreError>;
     async fn delete_signing_key(&self, tenant: TenantId, kid: &str) -> Result<(), StoreError>;
+
+    // --- grant and session state (see `kv`) -----------------------------------------------
+    /// The live entry (`expires_at` after `now`, or none), if any.
+    async fn kv_get(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<KvEntry>, StoreError> {
+        let _ = (tenant, kind, key, now);
+        Err(StoreError::Backend("this backend does not implement kv".into()))
+    }
+    /// Live entries of `kind` selected by `select`, ordered by key, at most `limit` (≤ 1000).
+    async fn kv_list(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        select: &KvSelect,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<KvEntry>, StoreError> {
+        let _ = (tenant, kind, select, limit, now);
+        Err(StoreError::Backend("this backend does not implement kv".into()))
+    }
+    /// Applies every op in one transaction, or none: the first failing precondition aborts the
+    /// whole batch with `Conflict { key: "kv" }`. `now` decides which entries are expired.
+    /// With `bump_version`, the tenant's version counter is incremented in the same transaction
+    /// (for state that caches depend on, such as tenant settings). `NotFound` for an unknown tenant.
+    async fn kv_apply(
+        &self,
+        tenant: TenantId,
+        ops: &[KvOp],
+        bump_version: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let _ = (tenant, ops, bump_version, now);
+        Err(StoreError::Backend("this backend does not implement kv".into()))
+    }
+    /// Deletes up to `limit` entries (any tenant) that expired before `now`; returns how many.
+    async fn kv_purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<u64, StoreError> {
+        let _ = (now, limit);
+        Err(StoreError::Backend("this backend does not implement kv".into()))
+    }
 
     // --- replay protection ----------------------------------------------------------------
     /// Records a client-assertion `jti`; `Ok(true)` the first time, `Ok(false)` on replay.

@@ -7,6 +7,8 @@
 // Test support starts its manual clock at real time and reads the test database URL.
 #![allow(clippy::disallowed_methods)]
 
+pub mod browser;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use ostiary_core::bootstrap::{NewTenant, TenantCredentials};

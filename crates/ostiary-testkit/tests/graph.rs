@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 const USER_READ_ALL: &str = "df021288-bdef-4463-88db-98f22de89214";
-const PASSWORD: &str = "Str0ng!Passw0rd";
+const PASSWORD: &str = "Str0ng!Tr0ub4dor-9";
 
 // ---------------------------------------------------------------------------------------
 // Helpers

@@ -10,7 +10,7 @@ use ostiary_testkit::{BASE, Resp, TestServer};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashSet};
 
-const PASSWORD: &str = "Str0ng!Passw0rd";
+const PASSWORD: &str = "Str0ng!Tr0ub4dor-9";
 const EVENTUAL: &[(&str, &str)] = &[("ConsistencyLevel", "eventual")];
 
 const FIRST: [&str; 30] = [

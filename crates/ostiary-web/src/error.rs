@@ -37,6 +37,10 @@ pub fn oauth_error(e: &OAuthError, meta: &RequestMeta, now: time::OffsetDateTime
         "correlation_id": meta.correlation_id,
         "error_uri": format!("https://login.microsoftonline.com/error?code={}", e.code),
     });
+    let mut body = body;
+    if let Some(sub) = e.suberror {
+        body["suberror"] = json!(sub);
+    }
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp = (status, axum::Json(body)).into_response();
     no_store(&mut resp);

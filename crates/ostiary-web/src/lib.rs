@@ -7,6 +7,8 @@ pub mod graph;
 pub mod meta;
 pub mod oauth;
 pub mod ops;
+pub mod pages;
+pub mod signin;
 
 use axum::Router;
 use axum::routing::{any, get, post};
@@ -32,6 +34,15 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(oauth::openid_configuration))
         .route("/{tenant}/discovery/v2.0/keys", get(oauth::jwks))
         .route("/{tenant}/oauth2/v2.0/token", post(oauth::token))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(signin::authorize).post(signin::authorize))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(signin::devicecode))
+        .route("/{tenant}/oauth2/v2.0/logout", get(signin::logout).post(signin::logout))
+        .route("/{tenant}/login", get(signin::login).post(signin::login))
+        .route("/{tenant}/consent", get(signin::consent).post(signin::consent))
+        .route("/{tenant}/changepassword", get(signin::change_password).post(signin::change_password))
+        .route("/{tenant}/devicelogin", get(signin::devicelogin).post(signin::devicelogin))
+        .route("/oidc/userinfo", get(signin::userinfo).post(signin::userinfo))
+        .route("/static/ostiary.css", get(signin::stylesheet))
         .route("/v1.0", any(graph::dispatch_root))
         .route("/v1.0/{*path}", any(graph::dispatch))
         .fallback(ops::not_found)

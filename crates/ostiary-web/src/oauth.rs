@@ -52,7 +52,8 @@ pub async fn openid_configuration(
         "frontchannel_logout_supported": true,
         "end_session_endpoint": format!("{base}/{segment}/oauth2/v2.0/logout"),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
+        "code_challenge_methods_supported": ["S256", "plain"],
         "tenant_region_scope": "WW",
         "cloud_instance_name": "ostiary",
         "cloud_graph_host_name": base.trim_start_matches("https://"),
@@ -126,12 +127,24 @@ pub async fn token(
     let mut audit = TokenAudit::default();
     match core.token(&tenant, &req, &mut audit).await {
         Ok(t) => {
-            let body = json!({
+            let mut body = json!({
                 "token_type": t.token_type,
                 "expires_in": t.expires_in,
                 "ext_expires_in": t.expires_in,
                 "access_token": t.access_token,
             });
+            if let Some(u) = &t.user {
+                body["scope"] = json!(u.scope);
+                if let Some(id) = &u.id_token {
+                    body["id_token"] = json!(id);
+                }
+                if let Some(rt) = &u.refresh_token {
+                    body["refresh_token"] = json!(rt);
+                }
+                if let Some(ci) = &u.client_info {
+                    body["client_info"] = json!(ci);
+                }
+            }
             let mut resp = json_response(StatusCode::OK, &body);
             no_store(&mut resp);
             resp

@@ -171,6 +171,8 @@ async fn handle(core: &Core, method: Method, uri: &Uri, headers: &HeaderMap, bod
         "servicePrincipals" => service_principals(&mut ctx, key, &rest).await,
         "directoryObjects" => directory_objects(&mut ctx, &rest).await,
         "organization" => organization(&mut ctx, &rest).await,
+        "oauth2PermissionGrants" => permission_grants(&mut ctx, &rest).await,
+        "policies" => policies(&mut ctx, &rest).await,
         "me" => Err(GraphErr::bad("/me request is only valid with delegated authentication flow.")),
         other => Err(GraphErr::segment(other)),
     }
@@ -406,6 +408,16 @@ async fn users(ctx: &mut Ctx<'_>, key: Option<(String, String)>, rest: &[&str]) 
         ["appRoleAssignments", more @ ..] => {
             let id = ctx.core.find_user(&ctx.caller, &id_seg).await?.id;
             role_assignments(ctx, id, true, more).await
+        }
+        ["revokeSignInSessions"] => {
+            if ctx.method != Method::POST {
+                return Err(GraphErr::method());
+            }
+            ctx.caller.require(ostiary_core::Permission::WriteUsers)?;
+            let id = ctx.core.find_user(&ctx.caller, &id_seg).await?.id;
+            ctx.core.revoke_user_sessions(ctx.caller.tenant, id).await.map_err(DirError::from_store)?;
+            let body = json!({ "@odata.context": format!("{}/v1.0/$metadata#Edm.Boolean", ctx.base()), "value": true });
+            Ok((StatusCode::OK, axum::Json(body)).into_response())
         }
         [other, ..] => Err(GraphErr::segment(other)),
     }
@@ -702,6 +714,12 @@ async fn directory_objects(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response,
 }
 
 async fn organization(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, GraphErr> {
+    if let [id, "branding"] = rest {
+        if *id != ctx.caller.tenant.to_string() {
+            return Err(GraphErr::not_found(id));
+        }
+        return branding(ctx).await;
+    }
     only_get(ctx)?;
     if !ctx.caller.has(ostiary_core::Permission::ReadUsers) && !ctx.caller.has(ostiary_core::Permission::ReadApps) {
         return Err(DirError::Forbidden.into());
@@ -732,5 +750,256 @@ async fn organization(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, Grap
             .into_response()),
         [id] if *id == t.id.to_string() => Ok((StatusCode::OK, axum::Json(org)).into_response()),
         [id, ..] => Err(GraphErr::not_found(id)),
+    }
+}
+
+fn grant_json(ctx: &Ctx<'_>, g: &ostiary_core::consent::PermissionGrant, with_context: bool) -> Value {
+    let mut v = json!({
+        "id": g.id,
+        "clientId": g.client_id,
+        "consentType": g.consent_type,
+        "principalId": g.principal_id,
+        "resourceId": g.resource_id,
+        "scope": g.scope,
+    });
+    if with_context {
+        v["@odata.context"] = json!(format!("{}/v1.0/$metadata#oauth2PermissionGrants/$entity", ctx.base()));
+    }
+    v
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct GrantCreate {
+    #[serde(rename = "@odata.type", default)]
+    _odata_type: Option<String>,
+    client_id: uuid::Uuid,
+    consent_type: String,
+    #[serde(default)]
+    principal_id: Option<uuid::Uuid>,
+    resource_id: uuid::Uuid,
+    scope: String,
+    /// Accepted because SDKs send them (as null); ignored.
+    #[serde(default, rename = "id")]
+    _id: Option<Value>,
+    #[serde(default, rename = "startTime")]
+    _start_time: Option<Value>,
+    #[serde(default, rename = "expiryTime")]
+    _expiry_time: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct GrantUpdate {
+    #[serde(rename = "@odata.type", default)]
+    _odata_type: Option<String>,
+    scope: String,
+}
+
+/// `/oauth2PermissionGrants`: delegated consent as Graph exposes it.
+async fn permission_grants(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, GraphErr> {
+    match (rest, ctx.method.clone()) {
+        ([], Method::GET) => {
+            ctx.opts.check_known(&["filter", "top"])?;
+            let mut checks: Vec<(String, String)> = Vec::new();
+            if let Some(f) = ctx.opts.get("filter") {
+                let expr =
+                    ostiary_odata::parse_filter(f).map_err(|e| GraphErr::bad(format!("Invalid filter clause: {e}")))?;
+                collect_eq(&expr, &mut checks)?;
+            }
+            let client = match checks.iter().find(|(k, _)| k == "clientId") {
+                Some((_, v)) => Some(v.parse::<ObjectId>().map_err(|_| GraphErr::bad("clientId must be a GUID."))?),
+                None => None,
+            };
+            let list = ctx.core.list_permission_grants(&ctx.caller, client).await?;
+            let values: Vec<Value> = list
+                .iter()
+                .filter(|g| {
+                    checks.iter().all(|(k, v)| match k.as_str() {
+                        "clientId" => g.client_id.to_string() == *v,
+                        "resourceId" => g.resource_id.to_string() == *v,
+                        "consentType" => g.consent_type.eq_ignore_ascii_case(v),
+                        "principalId" => g.principal_id.map(|p| p.to_string()).as_deref() == Some(v.as_str()),
+                        _ => false,
+                    })
+                })
+                .map(|g| grant_json(ctx, g, false))
+                .collect();
+            let body = json!({ "@odata.context": format!("{}/v1.0/$metadata#oauth2PermissionGrants", ctx.base()), "value": values });
+            Ok((StatusCode::OK, axum::Json(body)).into_response())
+        }
+        ([], Method::POST) => {
+            let body: GrantCreate = ctx.json().await?;
+            let g = ctx
+                .core
+                .create_permission_grant(
+                    &ctx.caller,
+                    ObjectId::from_uuid(body.client_id),
+                    &body.consent_type,
+                    body.principal_id.map(ObjectId::from_uuid),
+                    ObjectId::from_uuid(body.resource_id),
+                    &body.scope,
+                )
+                .await?;
+            Ok((StatusCode::CREATED, axum::Json(grant_json(ctx, &g, true))).into_response())
+        }
+        ([id], Method::GET) => {
+            let (g, _) = ctx.core.get_permission_grant(&ctx.caller, id).await?;
+            Ok((StatusCode::OK, axum::Json(grant_json(ctx, &g, true))).into_response())
+        }
+        ([id], Method::PATCH) => {
+            let body: GrantUpdate = ctx.json().await?;
+            ctx.core.update_permission_grant_scope(&ctx.caller, id, &body.scope).await?;
+            Ok(no_content())
+        }
+        ([id], Method::DELETE) => {
+            ctx.core.delete_permission_grant(&ctx.caller, id).await?;
+            Ok(no_content())
+        }
+        ([] | [_], _) => Err(GraphErr::method()),
+        ([_, other, ..], _) => Err(GraphErr::segment(other)),
+    }
+}
+
+/// Accepts only `prop eq 'value'` terms joined by `and`.
+fn collect_eq(expr: &ostiary_odata::Expr, out: &mut Vec<(String, String)>) -> Result<(), GraphErr> {
+    use ostiary_odata::{CmpOp, Expr, Literal};
+    match expr {
+        Expr::And(a, b) => {
+            collect_eq(a, out)?;
+            collect_eq(b, out)
+        }
+        Expr::Compare { prop, op: CmpOp::Eq, value: Literal::String(v) | Literal::Guid(v) } if prop.0.len() == 1 => {
+            let name = prop.0[0].clone();
+            if !matches!(name.as_str(), "clientId" | "resourceId" | "consentType" | "principalId") {
+                return Err(GraphErr::unsupported(format!(
+                    "Filtering on '{}' is not supported.",
+                    ostiary_oauth::error::sanitize(&name)
+                )));
+            }
+            out.push((name, v.to_lowercase()));
+            Ok(())
+        }
+        _ => Err(GraphErr::unsupported(
+            "Only 'eq' filters on clientId, resourceId, consentType and principalId, joined by 'and', are supported.",
+        )),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BrandingUpdate {
+    #[serde(rename = "@odata.type", default)]
+    _odata_type: Option<String>,
+    #[serde(default, deserialize_with = "ostiary_api_types::double_option")]
+    sign_in_page_text: Option<Option<String>>,
+    #[serde(default, deserialize_with = "ostiary_api_types::double_option")]
+    background_color: Option<Option<String>>,
+    /// Ostiary extension: an https logo URL (Graph uploads logo streams instead).
+    #[serde(default, deserialize_with = "ostiary_api_types::double_option")]
+    banner_logo_url: Option<Option<String>>,
+}
+
+/// `/organization/{id}/branding`: the sign-in page's text, accent colour and logo.
+async fn branding(ctx: &mut Ctx<'_>) -> Result<Response, GraphErr> {
+    let tenant = ctx.caller.tenant;
+    match ctx.method.clone() {
+        Method::GET => {
+            let s = ctx.core.tenant_settings(tenant).await.map_err(DirError::from_store)?;
+            let body = json!({
+                "@odata.context": format!("{}/v1.0/$metadata#organization('{tenant}')/branding/$entity", ctx.base()),
+                "id": "0",
+                "signInPageText": s.sign_in_page_text,
+                "backgroundColor": s.background_color,
+                "bannerLogoUrl": s.banner_logo_url,
+            });
+            Ok((StatusCode::OK, axum::Json(body)).into_response())
+        }
+        Method::PATCH => {
+            let allowed =
+                ctx.caller.roles.iter().any(|r| r == "Organization.ReadWrite.All" || r == "Directory.ReadWrite.All");
+            if !allowed {
+                return Err(DirError::Forbidden.into());
+            }
+            let body: BrandingUpdate = ctx.json().await?;
+            ctx.core
+                .update_tenant_settings(tenant, move |s| {
+                    if let Some(v) = body.sign_in_page_text {
+                        if v.as_ref().is_some_and(|t| t.chars().count() > 1024) {
+                            return Err(DirError::bad("signInPageText is limited to 1024 characters."));
+                        }
+                        s.sign_in_page_text = v;
+                    }
+                    if let Some(v) = body.background_color {
+                        let ok = v.as_ref().is_none_or(|c| {
+                            c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|x| x.is_ascii_hexdigit())
+                        });
+                        if !ok {
+                            return Err(DirError::bad("backgroundColor must be a colour like #0b5cad."));
+                        }
+                        s.background_color = v;
+                    }
+                    if let Some(v) = body.banner_logo_url {
+                        if v.as_ref().is_some_and(|u| !u.starts_with("https://") || u.len() > 2048) {
+                            return Err(DirError::bad("bannerLogoUrl must be an https URL."));
+                        }
+                        s.banner_logo_url = v;
+                    }
+                    Ok(())
+                })
+                .await?;
+            Ok(no_content())
+        }
+        _ => Err(GraphErr::method()),
+    }
+}
+
+/// `/policies/authorizationPolicy`: whether users may consent to apps themselves.
+async fn policies(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, GraphErr> {
+    const USER_DEFAULT: &str = "ManagePermissionGrantsForSelf.microsoft-user-default-legacy";
+    if rest != ["authorizationPolicy"] {
+        return Err(GraphErr::segment(rest.first().copied().unwrap_or("policies")));
+    }
+    let tenant = ctx.caller.tenant;
+    match ctx.method.clone() {
+        Method::GET => {
+            let s = ctx.core.tenant_settings(tenant).await.map_err(DirError::from_store)?;
+            let assigned: Vec<&str> = if s.users_can_consent { vec![USER_DEFAULT] } else { vec![] };
+            let body = json!({
+                "@odata.context": format!("{}/v1.0/$metadata#policies/authorizationPolicy/$entity", ctx.base()),
+                "id": "authorizationPolicy",
+                "displayName": "Authorization Policy",
+                "defaultUserRolePermissions": { "permissionGrantPoliciesAssigned": assigned },
+            });
+            Ok((StatusCode::OK, axum::Json(body)).into_response())
+        }
+        Method::PATCH => {
+            let allowed = ctx
+                .caller
+                .roles
+                .iter()
+                .any(|r| r == "Policy.ReadWrite.Authorization" || r == "Directory.ReadWrite.All");
+            if !allowed {
+                return Err(DirError::Forbidden.into());
+            }
+            let body: Value = ctx.json().await?;
+            let Some(assigned) =
+                body.pointer("/defaultUserRolePermissions/permissionGrantPoliciesAssigned").and_then(Value::as_array)
+            else {
+                return Err(GraphErr::bad(
+                    "Only defaultUserRolePermissions.permissionGrantPoliciesAssigned can be changed.",
+                ));
+            };
+            let allow =
+                assigned.iter().any(|v| v.as_str().is_some_and(|p| p.starts_with("ManagePermissionGrantsForSelf.")));
+            ctx.core
+                .update_tenant_settings(tenant, move |s| {
+                    s.users_can_consent = allow;
+                    Ok(())
+                })
+                .await?;
+            Ok(no_content())
+        }
+        _ => Err(GraphErr::method()),
     }
 }
