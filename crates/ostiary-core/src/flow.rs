@@ -41,10 +41,10 @@ fn session_usable(flow: &PendingFlow, session: Option<&Session>, now: i64) -> bo
     if matches!(flow.prompt.as_deref(), Some("login") | Some("select_account")) {
         return false;
     }
-    if let Some(max_age) = flow.max_age {
-        if now - s.auth_time > i64::try_from(max_age).unwrap_or(i64::MAX) {
-            return false;
-        }
+    if let Some(max_age) = flow.max_age
+        && now - s.auth_time > i64::try_from(max_age).unwrap_or(i64::MAX)
+    {
+        return false;
     }
     true
 }

@@ -160,10 +160,12 @@ impl Core {
         for p in principals {
             if let Some(ids) = state.grants.get(&(*p, resource.id)) {
                 for r in &resource.app_roles {
-                    if r.is_enabled && ids.contains(&r.id) && r.allowed_member_types.iter().any(|t| t == "User") {
-                        if let Some(v) = &r.value {
-                            roles.insert(v.clone());
-                        }
+                    if r.is_enabled
+                        && ids.contains(&r.id)
+                        && r.allowed_member_types.iter().any(|t| t == "User")
+                        && let Some(v) = &r.value
+                    {
+                        roles.insert(v.clone());
                     }
                 }
             }
@@ -308,10 +310,10 @@ impl Core {
                 id["name"] = json!(user.display_name);
                 id["preferred_username"] = json!(user.user_principal_name);
             }
-            if grant.oidc.iter().any(|s| s == "email") {
-                if let Some(m) = &user.mail {
-                    id["email"] = json!(m);
-                }
+            if grant.oidc.iter().any(|s| s == "email")
+                && let Some(m) = &user.mail
+            {
+                id["email"] = json!(m);
             }
             let client_roles =
                 client.sp.as_ref().map(|sp| Self::user_roles(state, sp, &principals)).unwrap_or_default();
@@ -452,7 +454,7 @@ impl Core {
             }
         }
         doc.redeemed = true;
-        let spa = client.app.spa.redirect_uris.iter().any(|u| *u == doc.redirect_uri);
+        let spa = client.app.spa.redirect_uris.contains(&doc.redirect_uri);
         let (tokens, rt_op) = self.issue_user_tokens(state, client, &doc.grant, azpacr, want_client_info, spa).await?;
         let mut consumed = entry;
         consumed.doc = serde_json::to_value(&doc).map_err(|_| OAuthError::server_error())?;

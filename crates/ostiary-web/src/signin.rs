@@ -233,10 +233,7 @@ pub async fn authorize(
     } else {
         uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
     };
-    let tenant = match core.resolve_tenant(&segment).await {
-        Ok(t) => Some(t),
-        Err(_) => None,
-    };
+    let tenant = core.resolve_tenant(&segment).await.ok();
     let mut page = PageCtx::new(core, &meta, tenant).await;
     let Some(tenant) = tenant else {
         return page.error_page(
@@ -854,22 +851,19 @@ pub async fn logout(
     let mut page = PageCtx::new(core, &meta, Some(tenant)).await;
     let state = core.tenant_state(tenant).await.ok();
     let mut front_channel = Vec::new();
-    if let Some(c) = cookie(&headers, &session_cookie_name(tenant)) {
-        if let Ok(Some(session)) = core.end_session(tenant, &c).await {
-            if let Some(state) = &state {
-                for app in &session.apps {
-                    let logout_url = uuid::Uuid::parse_str(app)
-                        .ok()
-                        .and_then(|id| state.clients.get(&id))
-                        .and_then(|c| c.app.web.logout_url.clone());
-                    if let Some(u) = logout_url.filter(|u| {
-                        u.starts_with("https://")
-                            || u.starts_with("http://localhost")
-                            || u.starts_with("http://127.0.0.1")
-                    }) {
-                        front_channel.push(u);
-                    }
-                }
+    if let Some(c) = cookie(&headers, &session_cookie_name(tenant))
+        && let Ok(Some(session)) = core.end_session(tenant, &c).await
+        && let Some(state) = &state
+    {
+        for app in &session.apps {
+            let logout_url = uuid::Uuid::parse_str(app)
+                .ok()
+                .and_then(|id| state.clients.get(&id))
+                .and_then(|c| c.app.web.logout_url.clone());
+            if let Some(u) = logout_url.filter(|u| {
+                u.starts_with("https://") || u.starts_with("http://localhost") || u.starts_with("http://127.0.0.1")
+            }) {
+                front_channel.push(u);
             }
         }
     }
