@@ -643,7 +643,9 @@ class Loopback:
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name="loopback", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="loopback", daemon=True
+        )
         self.thread.start()
 
     def uri(self, path: str = "/cb", host: str = "localhost") -> str:
@@ -804,7 +806,7 @@ class Browser:
         if cmd:
             shown = [("<url>" if i > 0 and cmd[i - 1] == "--url" else a) for i, a in enumerate(cmd)]
             lines.append("command: " + " ".join(shown))
-        for key in ("url", "title", "screenshot", "steps", "navigations"):
+        for key in ("url", "title", "screenshot", "steps", "navigations", "console"):
             if out.get(key):
                 lines.append(f"{key}: {out[key]}")
         if out.get("text"):

@@ -92,7 +92,7 @@ impl<'a> PageCtx<'a> {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         let csp = format!(
-            "default-src 'none'; style-src 'self'; img-src 'self' https:; script-src 'nonce-{}'; form-action 'self' {}; frame-src {}; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' https:; script-src 'nonce-{}'; form-action 'self' {}; frame-src {}; frame-ancestors 'none'; base-uri 'none'",
             self.nonce,
             self.form_action.join(" "),
             if self.frame_src.is_empty() { "'none'".to_string() } else { self.frame_src.join(" ") }
@@ -115,6 +115,16 @@ impl<'a> PageCtx<'a> {
             timestamp: &ts,
         };
         self.html(status, pages::error(&self.branding, &view, &self.nonce))
+    }
+}
+
+/// Form pages of a flow may end in a redirect to the client, and CSP `form-action` applies to
+/// redirects that follow a form submission: allow the flow's (validated) redirect origin.
+fn allow_flow_redirect(page: &mut PageCtx<'_>, flow: &PendingFlow) {
+    if let Some(o) = origin(&flow.redirect_uri) {
+        if !page.form_action.contains(&o) {
+            page.form_action.push(o);
+        }
     }
 }
 
@@ -447,13 +457,14 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
 }
 
 fn render_sign_in(
-    page: &PageCtx<'_>,
+    page: &mut PageCtx<'_>,
     tenant: TenantId,
     flow_id: &str,
     flow: &PendingFlow,
     username: Option<&str>,
     error: Option<&str>,
 ) -> Response {
+    allow_flow_redirect(page, flow);
     let action = format!("/{tenant}/login");
     let view = pages::SignInView {
         action: &action,
@@ -482,7 +493,7 @@ pub async fn login(
     if method == Method::GET {
         let flow_id = query_param(&uri, "flow").unwrap_or_default();
         return match flow_for(core, tenant, &headers, &flow_id, None).await {
-            Some((flow, _)) => render_sign_in(&page, tenant, &flow_id, &flow, None, None),
+            Some((flow, _)) => render_sign_in(&mut page, tenant, &flow_id, &flow, None, None),
             None => expired_flow(&page),
         };
     }
@@ -497,7 +508,7 @@ pub async fn login(
     let password = field(&fields, "password").unwrap_or_default().to_string();
     if username.is_empty() || password.is_empty() || username.len() > 256 || password.len() > 256 {
         return render_sign_in(
-            &page,
+            &mut page,
             tenant,
             &flow_id,
             &flow,
@@ -509,7 +520,7 @@ pub async fn login(
         Ok(u) => u,
         Err(e @ (SignInError::InvalidCredentials | SignInError::Locked | SignInError::Disabled)) => {
             tracing::info!(tenant = %tenant, code = e.aadsts(), "interactive sign-in refused");
-            return render_sign_in(&page, tenant, &flow_id, &flow, Some(&username), Some(&e.to_string()));
+            return render_sign_in(&mut page, tenant, &flow_id, &flow, Some(&username), Some(&e.to_string()));
         }
         Err(_) => {
             return page.error_page(
@@ -592,6 +603,7 @@ pub async fn consent(
         return next_response(&mut page, tenant, &flow_id, &flow, next).await;
     };
     if method == Method::GET {
+        allow_flow_redirect(&mut page, &flow);
         let user = match flow.user_id {
             Some(u) => core.user_label(tenant, u).await.map(|(_, upn)| upn).unwrap_or_default(),
             None => String::new(),
@@ -673,6 +685,7 @@ pub async fn change_password(
         };
         page.html(StatusCode::OK, pages::change_password(&page.branding, &view, &page.nonce))
     };
+    allow_flow_redirect(&mut page, &flow);
     if method == Method::GET {
         return render(&page, None);
     }

@@ -141,7 +141,16 @@ export async function launch({ caFile, origins = [] } = {}) {
 
 // Remembers the last main-frame document response and failed requests, for diagnostics.
 function trackPage(page) {
-  const t = { lastDocument: null, failed: [], navigations: [] };
+  const t = { lastDocument: null, failed: [], navigations: [], console: [] };
+  // Console errors carry what the browser refused (CSP violations, mixed content, …).
+  page.on('console', (m) => {
+    if (['error', 'warning'].includes(m.type()) && t.console.length < 20) {
+      t.console.push(`${m.type()}: ${m.text().slice(0, 500)}`);
+    }
+  });
+  page.on('pageerror', (e) => {
+    if (t.console.length < 20) t.console.push(`pageerror: ${String(e).slice(0, 500)}`);
+  });
   page.on('response', (r) => {
     const req = r.request();
     if (req.isNavigationRequest() && req.frame() === page.mainFrame()) {
@@ -207,7 +216,8 @@ async function inspect(page) {
 }
 
 // Click, then wait until the document changed (or 10 s passed) so the next look
-// does not see the old page and act twice.
+// does not see the old page and act twice. Returns false if the page stayed the same
+// document (a blocked or failed submission).
 async function clickAndSettle(page, selector) {
   const mark = `m${Date.now()}${Math.random()}`;
   try {
@@ -215,7 +225,7 @@ async function clickAndSettle(page, selector) {
       window.__ostiaryMark = m;
     }, mark);
   } catch {
-    return; // already navigating
+    return true; // already navigating
   }
   await page.click(selector, { timeout: ACTION_TIMEOUT_MS, noWaitAfter: true }).catch((e) => {
     if (!/Execution context|navigat|Target closed|detached/i.test(String(e))) throw e;
@@ -231,8 +241,19 @@ async function clickAndSettle(page, selector) {
     }
     if (still !== mark) {
       await page.waitForLoadState('domcontentloaded').catch(() => {});
-      return;
+      return true;
     }
+  }
+  return false;
+}
+
+async function submit(page, tracker, selector, what) {
+  if (!(await clickAndSettle(page, selector))) {
+    const blocked = (tracker?.console ?? []).filter((c) => /Content Security Policy|Refused|blocked/i.test(c));
+    throw new DriveError(
+      `${what}: clicking ${selector} did not leave the page within ${ACTION_TIMEOUT_MS / 1000} s` +
+        (blocked.length ? ` (browser console: ${blocked.join(' | ')})` : ''),
+    );
   }
 }
 
@@ -337,7 +358,7 @@ export async function walk(page, tracker, opts) {
       await page.fill('input[name=user_code]', deviceCode);
       steps.push('device code');
       codeEntered += 1;
-      await clickAndSettle(page, 'button#submit');
+      await submit(page, tracker, 'button#submit', 'device code');
       continue;
     }
     if (s.password) {
@@ -352,7 +373,7 @@ export async function walk(page, tracker, opts) {
       await page.fill('input[name=password]', password);
       steps.push('sign-in');
       credentialsSubmitted += 1;
-      await clickAndSettle(page, 'button#submit');
+      await submit(page, tracker, 'button#submit', 'sign-in');
       continue;
     }
     if (s.username && s.submit) {
@@ -361,7 +382,7 @@ export async function walk(page, tracker, opts) {
       if (s.usernameEditable) await page.fill('input[name=username]', username ?? '');
       steps.push('username');
       usernameOnlySubmitted += 1;
-      await clickAndSettle(page, 'button#submit');
+      await submit(page, tracker, 'button#submit', 'username');
       continue;
     }
     if (s.accept || s.decline) {
@@ -373,7 +394,7 @@ export async function walk(page, tracker, opts) {
       if (consent === 'decline') {
         if (!s.decline) throw new DriveError('consent page has no button#decline');
         steps.push('decline');
-        await clickAndSettle(page, 'button#decline');
+        await submit(page, tracker, 'button#decline', 'consent');
         continue;
       }
       if (!s.accept) throw new DriveError('consent page has no button#accept');
@@ -383,14 +404,14 @@ export async function walk(page, tracker, opts) {
         steps.push('admin consent box');
       }
       steps.push('accept');
-      await clickAndSettle(page, 'button#accept');
+      await submit(page, tracker, 'button#accept', 'consent');
       continue;
     }
     if (s.continueLink && followContinue && !untilSignedOut) {
       if (continueClicks >= 2) throw new DriveError('a#continue shown again after following it twice');
       continueClicks += 1;
       steps.push('continue');
-      await clickAndSettle(page, 'a#continue');
+      await submit(page, tracker, 'a#continue', 'sign-out page');
       continue;
     }
     // Nothing to do on this page. An error page ends the walk at once; anything else
@@ -414,7 +435,14 @@ export async function walk(page, tracker, opts) {
 
 // Collects what is needed to explain a failure: screenshot, page text, navigation log.
 export async function diagnose(page, tracker, screenshotDir, label = 'failure') {
-  const out = { url: null, title: null, text: null, screenshot: null, navigations: tracker?.navigations ?? [] };
+  const out = {
+    url: null,
+    title: null,
+    text: null,
+    screenshot: null,
+    navigations: tracker?.navigations ?? [],
+    console: tracker?.console ?? [],
+  };
   if (!page) return out;
   try {
     out.url = redact(page.url());
