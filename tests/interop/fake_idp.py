@@ -173,7 +173,12 @@ class FakeIdp:
                     idp.flows[fid] = {"kind": "code", **q}
                     return self._redirect(f"/login?flow={fid}")
                 if u.path == "/login":
-                    return self._send(*idp.login_page(q.get("flow", ""), q.get("error")))
+                    flow = idp.flows.get(q.get("flow", ""), {})
+                    # csp=strict: the sign-in page forbids form targets but itself, so the
+                    # redirect to the client that follows the POST is blocked (a server bug to catch).
+                    headers = {"Content-Security-Policy": "form-action 'self'"} if flow.get("csp") == "strict" else {}
+                    status, body = idp.login_page(q.get("flow", ""), q.get("error"))
+                    return self._send(status, body, headers)
                 if u.path == "/consent":
                     return self._send(*idp.consent_page(q.get("flow", "")))
                 if u.path == "/devicelogin":

@@ -132,6 +132,14 @@ def test_error_page_fails_fast(fake: FakeIdp, fake_browser: Browser, loopback: L
     assert loopback.captured == []
 
 
+def test_blocked_submission_is_reported_with_the_console(fake: FakeIdp, fake_browser: Browser, loopback: Loopback):
+    redirect = loopback.uri("/cb")
+    out = fake_browser.run(fake.authorize_url(redirect, csp="strict"), FakeUser(), until=redirect, expect_ok=False)
+    assert out["returncode"] == 1
+    assert "did not leave the page" in out["error"] and "Content Security Policy" in out["error"], out["error"]
+    assert loopback.captured == []
+
+
 def test_login_hint_prefilled(fake: FakeIdp, fake_browser: Browser, loopback: Loopback):
     redirect = loopback.uri("/cb")
     out = fake_browser.run(fake.authorize_url(redirect, login_hint=USERNAME), FakeUser(), until=redirect)

@@ -44,6 +44,12 @@ enum Command {
         #[command(subcommand)]
         cmd: ConfigCmd,
     },
+    /// Time Argon2id password hashes at the configured parameters (the sign-in benchmark's limit).
+    #[command(hide = true)]
+    BenchHash {
+        #[arg(long, default_value_t = 10)]
+        count: u32,
+    },
     #[command(flatten)]
     Admin(admin::AdminCommand),
 }
@@ -113,6 +119,7 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Keys { cmd: KeysCmd::List { tenant } } => runtime::keys_list(&cli.store, env_kek, tenant).await,
         Command::Config { cmd: ConfigCmd::Show } => runtime::config_show(&cli.store, env_kek),
+        Command::BenchHash { count } => runtime::bench_hash(&cli.store, env_kek, count),
         Command::Admin(cmd) => return admin::run(cmd, cli.output).await,
     };
     match result {

@@ -274,3 +274,27 @@ pub fn config_show(store_args: &StoreArgs, env_kek: Option<String>) -> Result<()
     println!("{}", serde_json::to_string_pretty(&cfg.redacted()).unwrap_or_default());
     Ok(())
 }
+
+/// Prints the mean time of one Argon2id hash at the configured parameters, on one core.
+pub fn bench_hash(store_args: &StoreArgs, env_kek: Option<String>, count: u32) -> Result<(), AppError> {
+    let cfg = Config::load(store_args, &ServeArgs::default(), env_kek)?;
+    let params = core_config(&cfg).password_params;
+    let rng = SystemRandom::new();
+    let count = count.max(1);
+    let started = std::time::Instant::now();
+    for _ in 0..count {
+        ostiary_crypto::password::hash_password("Benchmark-Password-1!", &params, &rng)
+            .map_err(|e| AppError::Other(e.to_string()))?;
+    }
+    let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(count);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!(
+        "{}",
+        serde_json::json!({
+            "memory_kib": params.memory_kib, "iterations": params.iterations, "parallelism": params.parallelism,
+            "ms_per_hash": (ms * 100.0).round() / 100.0, "cores": cores,
+            "hash_limit_per_s": ((cores as f64 * 1000.0 / ms) * 10.0).round() / 10.0,
+        })
+    );
+    Ok(())
+}

@@ -76,8 +76,8 @@ function emit(obj) {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
 }
 
-watchdog((timeoutS + 30) * 1000, () => {
-  emit({ ok: false, error: `watchdog: no result after ${timeoutS + 30} s` });
+watchdog((timeoutS + 20) * 1000, () => {
+  emit({ ok: false, error: `watchdog: no result after ${timeoutS + 20} s` });
 });
 
 let exitCode = 0;
