@@ -23,6 +23,8 @@ pub struct ConsentItem {
 pub enum Next {
     /// Show the sign-in page.
     SignIn,
+    /// Show the account picker (`prompt=select_account` with an SSO session).
+    SelectAccount,
     /// Show the change-password page (forceChangePasswordNextSignIn).
     ChangePassword,
     /// Show the consent page.
@@ -61,6 +63,9 @@ impl Core {
     ) -> Result<Next, OAuthError> {
         let now = self.now().unix_timestamp();
         if flow.user_id.is_none() {
+            if flow.prompt.as_deref() == Some("select_account") && session.is_some() {
+                return Ok(Next::SelectAccount);
+            }
             if session_usable(&flow, session, now) {
                 if let Some(s) = session {
                     flow.user_id = Some(s.user_id);
@@ -246,6 +251,29 @@ impl Core {
             .await
             .map_err(|_| OAuthError::temporarily_unavailable())?;
         Ok(())
+    }
+
+    /// The tenant an `/authorize` on `common` or `organizations` belongs to: the home tenant of
+    /// the hinted user's domain when it registered the client, else the tenant that did.
+    pub async fn tenant_for_alias(&self, client_id: &str, hint_domain: Option<&str>) -> Option<TenantId> {
+        let client = uuid::Uuid::parse_str(client_id).ok()?;
+        if let Some(d) = hint_domain
+            && let Ok(Some(t)) = self.tenant_by_domain(d).await
+            && self.tenant_state(t).await.is_ok_and(|s| s.clients.contains_key(&client))
+        {
+            return Some(t);
+        }
+        let mut found = None;
+        for t in self.store.list_tenants().await.ok()? {
+            if self.tenant_state(t.id).await.is_ok_and(|s| s.clients.contains_key(&client)) {
+                if found.is_some() {
+                    // Registered in several tenants: only a hint can decide.
+                    return None;
+                }
+                found = Some(t.id);
+            }
+        }
+        found
     }
 
     /// Display name of a user, for pages.

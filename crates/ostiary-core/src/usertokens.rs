@@ -803,3 +803,88 @@ impl Core {
         self.store.kv_apply(tenant, &ops, false, self.now()).await
     }
 }
+
+impl Core {
+    /// RFC 7662 introspection for a confidential client. Only the client a token was issued to
+    /// (or, for access tokens, the resource it was issued for) learns anything; every other
+    /// caller gets `{"active": false}`, so the endpoint cannot be used to scan tokens.
+    pub async fn introspect(&self, state: &TenantState, client: &ClientEntry, token: &str) -> Value {
+        let inactive = json!({ "active": false });
+        let tenant = state.tenant.id;
+        let now = self.now();
+        let caller = client.app.app_id.to_string();
+        if let Ok(jwt) = ostiary_crypto::jws::decode_unverified(token) {
+            let claim = |n: &str| jwt.claims.get(n).and_then(Value::as_str);
+            let Some((alg, key)) = jwt.kid().and_then(|k| state.keys.verifier(k)) else { return inactive };
+            if jwt.alg().ok() != Some(*alg)
+                || jwt.verify_with(key).is_err()
+                || claim("iss") != Some(self.config.issuer(tenant).as_str())
+            {
+                return inactive;
+            }
+            let exp = jwt.claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+            let entitled = claim("azp") == Some(caller.as_str()) || claim("aud") == Some(caller.as_str());
+            if exp <= now.unix_timestamp() || !entitled {
+                return inactive;
+            }
+            let mut out = json!({
+                "active": true,
+                "token_type": "Bearer",
+                "client_id": claim("azp"),
+                "aud": claim("aud"),
+                "iss": claim("iss"),
+                "sub": claim("sub"),
+                "exp": exp,
+                "iat": jwt.claims.get("iat"),
+                "nbf": jwt.claims.get("nbf"),
+                "oid": claim("oid"),
+                "tid": claim("tid"),
+            });
+            if let Some(s) = claim("scp") {
+                out["scope"] = json!(s);
+            }
+            if let Some(u) = claim("preferred_username") {
+                out["username"] = json!(u);
+            }
+            if let Some(r) = jwt.claims.get("roles") {
+                out["roles"] = r.clone();
+            }
+            return out;
+        }
+        let Ok(Some(entry)) = self.store.kv_get(tenant, "refresh", &secret_key(token), now).await else {
+            return inactive;
+        };
+        let Ok(doc) = serde_json::from_value::<RefreshDoc>(entry.doc) else { return inactive };
+        if doc.rotated || doc.grant.client_id != client.app.app_id {
+            return inactive;
+        }
+        let mut scope = doc.grant.scopes.clone();
+        scope.extend(doc.grant.oidc.iter().cloned());
+        json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "client_id": caller,
+            "scope": scope.join(" "),
+            "sub": pairwise_sub(tenant, doc.grant.user_id, &caller),
+            "oid": doc.grant.user_id.to_string(),
+            "exp": entry.expires_at.map(|e| e.unix_timestamp()),
+        })
+    }
+
+    /// RFC 7009 revocation. A refresh token of this client revokes its whole family; unknown
+    /// tokens succeed silently; access tokens are self-contained and short-lived, so they
+    /// cannot be revoked one by one (`unsupported_token_type`).
+    pub async fn revoke(&self, state: &TenantState, client: &ClientEntry, token: &str) -> Result<(), OAuthError> {
+        if ostiary_crypto::jws::decode_unverified(token).is_ok() {
+            return Err(OAuthError::unsupported_token_type());
+        }
+        let tenant = state.tenant.id;
+        let entry = self.store.kv_get(tenant, "refresh", &secret_key(token), self.now()).await.map_err(store_err)?;
+        if let Some(doc) = entry.and_then(|e| serde_json::from_value::<RefreshDoc>(e.doc).ok())
+            && doc.grant.client_id == client.app.app_id
+        {
+            self.revoke_family(tenant, &doc.grant.family_id).await?;
+        }
+        Ok(())
+    }
+}

@@ -24,6 +24,8 @@ pub enum ErrorKind {
     AccessDenied,
     /// RFC 6749 4.1.2.1: `response_type` not supported.
     UnsupportedResponseType,
+    /// RFC 7009: the server cannot revoke this kind of token.
+    UnsupportedTokenType,
     /// RFC 8628 3.5: the user has not finished yet; keep polling.
     AuthorizationPending,
     /// RFC 8628 3.5: polling too fast; add 5 s to the interval.
@@ -53,6 +55,7 @@ impl ErrorKind {
             ErrorKind::LoginRequired => "login_required",
             ErrorKind::AccessDenied => "access_denied",
             ErrorKind::UnsupportedResponseType => "unsupported_response_type",
+            ErrorKind::UnsupportedTokenType => "unsupported_token_type",
             ErrorKind::AuthorizationPending => "authorization_pending",
             ErrorKind::SlowDown => "slow_down",
             ErrorKind::AuthorizationDeclined => "authorization_declined",
@@ -91,6 +94,15 @@ impl OAuthError {
     pub fn with_suberror(mut self, suberror: &'static str) -> Self {
         self.suberror = Some(suberror);
         self
+    }
+
+    /// RFC 7009 §2.2.1: access tokens are self-contained and cannot be revoked one by one.
+    pub fn unsupported_token_type() -> Self {
+        Self::new(
+            ErrorKind::UnsupportedTokenType,
+            90014,
+            "Access tokens cannot be revoked individually; revoke the refresh token or the user's sessions.",
+        )
     }
 
     pub fn invalid_request(code: u32, d: impl Into<String>) -> Self {

@@ -39,6 +39,23 @@ const MAX_FIELDS: usize = 64;
 impl TokenRequest {
     /// `fields` are the decoded form pairs in order; `basic` is the decoded HTTP Basic pair.
     pub fn parse(fields: &[(String, String)], basic: Option<(String, String)>) -> Result<Self, OAuthError> {
+        Self::parse_inner(fields, basic, true)
+    }
+
+    /// The same parsing for endpoints that authenticate clients but take no grant
+    /// (introspection, revocation); `grant_type` is then empty.
+    pub fn parse_client_request(
+        fields: &[(String, String)],
+        basic: Option<(String, String)>,
+    ) -> Result<Self, OAuthError> {
+        Self::parse_inner(fields, basic, false)
+    }
+
+    fn parse_inner(
+        fields: &[(String, String)],
+        basic: Option<(String, String)>,
+        needs_grant: bool,
+    ) -> Result<Self, OAuthError> {
         if fields.len() > MAX_FIELDS {
             return Err(OAuthError::invalid_request(900144, "Too many request parameters."));
         }
@@ -49,7 +66,11 @@ impl TokenRequest {
             }
         }
         let non_empty = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
-        let grant_type = non_empty("grant_type").ok_or_else(|| OAuthError::missing_parameter("grant_type"))?;
+        let grant_type = match non_empty("grant_type") {
+            Some(g) => g,
+            None if !needs_grant => String::new(),
+            None => return Err(OAuthError::missing_parameter("grant_type")),
+        };
         let body_id = non_empty("client_id");
         let body_secret = non_empty("client_secret");
         let assertion = non_empty("client_assertion");

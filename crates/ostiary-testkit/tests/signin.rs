@@ -735,3 +735,176 @@ async fn forced_password_change_happens_before_the_flow_completes() {
     let tenant: ostiary_model::TenantId = s.ts.t.tenant_id.parse().unwrap();
     assert!(s.ts.core.password_sign_in(tenant, &carol, "Brand-New-Pass-9!", "x").await.is_ok());
 }
+
+#[tokio::test]
+async fn introspection_and_revocation_for_confidential_clients() {
+    let s = setup().await;
+    let tid = s.ts.t.tenant_id.clone();
+    let mut b = Browser::default();
+    let code = code_for(&s, &mut b).await;
+    let t = redeem(&s, &code, VERIFIER).await;
+    let at = t.json["access_token"].as_str().unwrap().to_string();
+    let rt = t.json["refresh_token"].as_str().unwrap().to_string();
+    let call = |path: &'static str, token: String, id: String, secret: String| {
+        let ts = &s.ts;
+        let tid = tid.clone();
+        async move {
+            ts.post_form(
+                &format!("/{tid}/oauth2/v2.0/{path}"),
+                &[("token", &token), ("client_id", &id), ("client_secret", &secret)],
+                &[],
+            )
+            .await
+        }
+    };
+    let (cid, sec) = (s.client_app_id.clone(), s.client_secret.clone());
+    let r = call("introspect", at.clone(), cid.clone(), sec.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["active"], true);
+    assert_eq!(r.json["scope"], "Orders.Read");
+    assert_eq!(r.json["client_id"], s.client_app_id);
+    assert_eq!(r.json["username"], s.alice);
+    let r = call("introspect", rt.clone(), cid.clone(), sec.clone()).await;
+    assert_eq!(r.json["active"], true);
+    assert_eq!(r.json["token_type"], "refresh_token");
+    // Another client learns nothing about these tokens.
+    let admin = (s.ts.t.client_id.clone(), s.ts.t.client_secret.clone());
+    assert_eq!(call("introspect", at.clone(), admin.0.clone(), admin.1.clone()).await.json, json!({"active": false}));
+    assert_eq!(call("introspect", rt.clone(), admin.0.clone(), admin.1.clone()).await.json, json!({"active": false}));
+    // Garbage is inactive, a wrong secret is invalid_client, public clients may not introspect.
+    assert_eq!(call("introspect", "nonsense".into(), cid.clone(), sec.clone()).await.json["active"], false);
+    assert_eq!(call("introspect", at.clone(), cid.clone(), "wrong".into()).await.status, StatusCode::UNAUTHORIZED);
+    let r = s
+        .ts
+        .post_form(&format!("/{tid}/oauth2/v2.0/introspect"), &[("token", &at), ("client_id", &s.public_app_id)], &[])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Revocation: another client's attempt changes nothing; the owner's revokes the family.
+    assert_eq!(call("revoke", rt.clone(), admin.0.clone(), admin.1.clone()).await.status, StatusCode::OK);
+    assert_eq!(call("introspect", rt.clone(), cid.clone(), sec.clone()).await.json["active"], true);
+    assert_eq!(call("revoke", rt.clone(), cid.clone(), sec.clone()).await.status, StatusCode::OK);
+    assert_eq!(call("introspect", rt.clone(), cid.clone(), sec.clone()).await.json["active"], false);
+    assert_eq!(refresh(&s, &rt).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(call("revoke", "unknown-token".into(), cid.clone(), sec.clone()).await.status, StatusCode::OK);
+    let r = call("revoke", at, cid, sec).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json["error"], "unsupported_token_type");
+}
+
+#[tokio::test]
+async fn group_and_role_claims_follow_group_membership_claims_with_overage() {
+    let s = setup().await;
+    let admin = &s.admin;
+    // Alice is in two groups; the client asks for security groups and directory roles.
+    let alice =
+        s.ts.graph("GET", &format!("/users/{}", s.alice), admin, None).await.json["id"].as_str().unwrap().to_string();
+    let mut groups = Vec::new();
+    for name in ["g-one", "g-two"] {
+        let g =
+            s.ts.graph(
+                "POST",
+                "/groups",
+                admin,
+                Some(json!({"displayName": name, "mailEnabled": false, "mailNickname": name, "securityEnabled": true})),
+            )
+            .await;
+        let gid = g.json["id"].as_str().unwrap().to_string();
+        let r =
+            s.ts.graph(
+                "POST",
+                &format!("/groups/{gid}/members/$ref"),
+                admin,
+                Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{alice}")})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        groups.push(gid);
+    }
+    let client_obj = s.ts.graph("GET", &format!("/applications(appId='{}')", s.client_app_id), admin, None).await.json
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s
+        .ts
+        .graph("PATCH", &format!("/applications/{client_obj}"), admin, Some(json!({"groupMembershipClaims": "All"})))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let mut b = Browser::default();
+    let code = code_for(&s, &mut b).await;
+    let t = redeem(&s, &code, VERIFIER).await;
+    let id = jwt_claims(t.json["id_token"].as_str().unwrap());
+    let mut got: Vec<String> =
+        id["groups"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    got.sort();
+    groups.sort();
+    assert_eq!(got, groups);
+    // The bootstrap admin holds Global Administrator: `wids` in its tokens.
+    let tenant: ostiary_model::TenantId = s.ts.t.tenant_id.parse().unwrap();
+    let admin_user = s.ts.graph("GET", &format!("/users/{}", s.ts.t.admin_upn), admin, None).await.json["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        s.ts.core.directory_roles(tenant, admin_user).await.unwrap(),
+        vec!["62e90394-69f5-4237-9190-012177145e10".to_string()]
+    );
+    // Above 200 groups, the overage form replaces the list.
+    for i in 0..201 {
+        let name = format!("many-{i}");
+        let g = s.ts.graph("POST", "/groups", admin, Some(json!({"displayName": name, "mailEnabled": false, "mailNickname": name, "securityEnabled": true, "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/directoryObjects/{alice}")]}))).await;
+        assert_eq!(g.status, StatusCode::CREATED);
+    }
+    let code = code_for(&s, &mut b).await;
+    let t = redeem(&s, &code, VERIFIER).await;
+    let id = jwt_claims(t.json["id_token"].as_str().unwrap());
+    assert!(id.get("groups").is_none());
+    assert_eq!(id["_claim_names"]["groups"], "src1");
+    assert!(
+        id["_claim_sources"]["src1"]["endpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/users/{alice}/getMemberObjects"))
+    );
+}
+
+#[tokio::test]
+async fn select_account_offers_the_session_account_or_another() {
+    let s = setup().await;
+    let mut b = Browser::default();
+    code_for(&s, &mut b).await;
+    let r = b.get(&s.ts, &authorize_url(&s, &s.client_app_id, REDIRECT, &[("prompt", "select_account")])).await;
+    let (page, _) = b.follow(&s.ts, r, "https://app.test").await;
+    assert!(page.text.contains("Alice Example") && page.text.contains("Use another account"), "{}", page.text);
+    // Continue as Alice.
+    let r = submit(&mut b, &s.ts, &page, &[("account", "current")]).await;
+    assert!(query_of(r.headers["location"].to_str().unwrap()).contains_key("code"));
+    // Or choose another account: the sign-in page.
+    let r = b.get(&s.ts, &authorize_url(&s, &s.client_app_id, REDIRECT, &[("prompt", "select_account")])).await;
+    let (page, _) = b.follow(&s.ts, r, "https://app.test").await;
+    let r = submit(&mut b, &s.ts, &page, &[("account", "other")]).await;
+    let (page, _) = b.follow(&s.ts, r, "https://app.test").await;
+    assert!(page.text.contains("name=\"password\""));
+}
+
+#[tokio::test]
+async fn common_and_organizations_find_the_home_tenant() {
+    let s = setup().await;
+    let _other = s.ts.create_tenant("Fabrikam").await;
+    let mut b = Browser::default();
+    for alias in ["common", "organizations"] {
+        let url = authorize_url(&s, &s.client_app_id, REDIRECT, &[("login_hint", &s.alice)]).replacen(
+            &s.ts.t.tenant_id,
+            alias,
+            1,
+        );
+        let r = b.get(&s.ts, &url).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{alias}: {}", r.text);
+        let loc = r.headers["location"].to_str().unwrap();
+        assert!(loc.starts_with(&format!("/{}/login", s.ts.t.tenant_id)), "{alias}: {loc}");
+    }
+    let url =
+        authorize_url(&s, &uuid::Uuid::new_v4().to_string(), REDIRECT, &[]).replacen(&s.ts.t.tenant_id, "common", 1);
+    assert_eq!(b.get(&s.ts, &url).await.status, StatusCode::BAD_REQUEST);
+}

@@ -51,6 +51,8 @@ pub async fn openid_configuration(
         "http_logout_supported": true,
         "frontchannel_logout_supported": true,
         "end_session_endpoint": format!("{base}/{segment}/oauth2/v2.0/logout"),
+        "introspection_endpoint": format!("{base}/{segment}/oauth2/v2.0/introspect"),
+        "revocation_endpoint": format!("{base}/{segment}/oauth2/v2.0/revoke"),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
         "code_challenge_methods_supported": ["S256", "plain"],
@@ -153,5 +155,89 @@ pub async fn token(
             tracing::info!(code = e.code, error = e.kind.as_str(), client_id = ?audit.client_id, tenant = ?audit.tenant, "token request refused");
             fail(e)
         }
+    }
+}
+
+/// Authenticates a confidential client on introspection and revocation.
+async fn confidential_client(
+    st: &AppState,
+    segment: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(std::sync::Arc<ostiary_core::cache::TenantState>, uuid::Uuid, Vec<(String, String)>), OAuthError> {
+    let core = &st.core;
+    let bytes = axum::body::to_bytes(body, crate::MAX_FORM_BODY)
+        .await
+        .map_err(|_| OAuthError::invalid_request(90014, "The request body is too large."))?;
+    let fields: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+    let basic = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(parse_basic_auth) {
+        Some(Ok(pair)) => Some(pair),
+        Some(Err(e)) => return Err(e),
+        None => None,
+    };
+    let req = TokenRequest::parse_client_request(&fields, basic)?;
+    let tenant = core.resolve_tenant(segment).await?;
+    let state = core.tenant_state(tenant).await.map_err(|_| OAuthError::temporarily_unavailable())?;
+    let (client, azpacr) = core.authenticate_client(&state, tenant, segment, &req.client).await?;
+    if azpacr == "0" {
+        return Err(OAuthError::credentials_required());
+    }
+    let app_id = client.app.app_id;
+    Ok((state, app_id, fields))
+}
+
+/// `POST /{tenant}/oauth2/v2.0/introspect` (RFC 7662; an Ostiary extension: Entra has none).
+pub async fn introspect(
+    State(st): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let core = &st.core;
+    let (state, app_id, fields) = match confidential_client(&st, &segment, &headers, body).await {
+        Ok(x) => x,
+        Err(e) => return oauth_error(&e, &meta, core.now()),
+    };
+    let Some(token) = fields.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone()).filter(|t| !t.is_empty())
+    else {
+        return oauth_error(&OAuthError::missing_parameter("token"), &meta, core.now());
+    };
+    let Some(client) = state.clients.get(&app_id) else {
+        return oauth_error(&OAuthError::server_error(), &meta, core.now());
+    };
+    let body = core.introspect(&state, client, &token).await;
+    let mut resp = json_response(StatusCode::OK, &body);
+    no_store(&mut resp);
+    resp
+}
+
+/// `POST /{tenant}/oauth2/v2.0/revoke` (RFC 7009; an Ostiary extension).
+pub async fn revoke(
+    State(st): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let core = &st.core;
+    let (state, app_id, fields) = match confidential_client(&st, &segment, &headers, body).await {
+        Ok(x) => x,
+        Err(e) => return oauth_error(&e, &meta, core.now()),
+    };
+    let Some(token) = fields.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone()).filter(|t| !t.is_empty())
+    else {
+        return oauth_error(&OAuthError::missing_parameter("token"), &meta, core.now());
+    };
+    let Some(client) = state.clients.get(&app_id) else {
+        return oauth_error(&OAuthError::server_error(), &meta, core.now());
+    };
+    match core.revoke(&state, client, &token).await {
+        Ok(()) => {
+            let mut resp = StatusCode::OK.into_response();
+            no_store(&mut resp);
+            resp
+        }
+        Err(e) => oauth_error(&e, &meta, core.now()),
     }
 }

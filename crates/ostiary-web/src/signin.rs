@@ -121,10 +121,10 @@ impl<'a> PageCtx<'a> {
 /// Form pages of a flow may end in a redirect to the client, and CSP `form-action` applies to
 /// redirects that follow a form submission: allow the flow's (validated) redirect origin.
 fn allow_flow_redirect(page: &mut PageCtx<'_>, flow: &PendingFlow) {
-    if let Some(o) = origin(&flow.redirect_uri) {
-        if !page.form_action.contains(&o) {
-            page.form_action.push(o);
-        }
+    if let Some(o) = origin(&flow.redirect_uri)
+        && !page.form_action.contains(&o)
+    {
+        page.form_action.push(o);
     }
 }
 
@@ -186,6 +186,7 @@ async fn next_response(
     let base = format!("/{tenant}");
     match next {
         Next::SignIn => redirect(&format!("{base}/login?flow={flow_id}")),
+        Next::SelectAccount => redirect(&format!("{base}/selectaccount?flow={flow_id}")),
         Next::ChangePassword => redirect(&format!("{base}/changepassword?flow={flow_id}")),
         Next::Consent { .. } => redirect(&format!("{base}/consent?flow={flow_id}")),
         Next::Respond { params } => respond(page, flow, &params),
@@ -243,7 +244,15 @@ pub async fn authorize(
     } else {
         uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
     };
-    let tenant = core.resolve_tenant(&segment).await.ok();
+    let tenant = if ostiary_core::ids::is_multi_tenant_alias(&segment) {
+        // Home-tenant discovery: the UPN domain of the hints, else the client's tenant.
+        let hint = field(&params, "domain_hint")
+            .map(str::to_string)
+            .or_else(|| field(&params, "login_hint").and_then(|h| h.rsplit_once('@')).map(|(_, d)| d.to_string()));
+        core.tenant_for_alias(field(&params, "client_id").unwrap_or_default(), hint.as_deref()).await
+    } else {
+        core.resolve_tenant(&segment).await.ok()
+    };
     let mut page = PageCtx::new(core, &meta, tenant).await;
     let Some(tenant) = tenant else {
         return page.error_page(
@@ -947,4 +956,63 @@ pub async fn stylesheet() -> Response {
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=3600, public"));
     resp
+}
+
+/// `GET|POST /{tenant}/selectaccount`: continue as the signed-in account or use another one.
+pub async fn select_account(
+    State(st): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(meta): Extension<RequestMeta>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let core = &st.core;
+    let Ok(tenant) = core.resolve_tenant(&segment).await else { return StatusCode::NOT_FOUND.into_response() };
+    let mut page = PageCtx::new(core, &meta, Some(tenant)).await;
+    let (flow_id, fields) = if method == Method::GET {
+        (query_param(&uri, "flow").unwrap_or_default(), Vec::new())
+    } else {
+        let f = form_fields(body).await;
+        (field(&f, "flow").unwrap_or_default().to_string(), f)
+    };
+    let csrf = (method == Method::POST).then(|| field(&fields, "csrf").unwrap_or_default().to_string());
+    let Some((mut flow, _)) = flow_for(core, tenant, &headers, &flow_id, csrf.as_deref()).await else {
+        return expired_flow(&page);
+    };
+    let session = current_session(core, &headers, tenant, None).await;
+    let account = match &session {
+        Some(s) => core.user_label(tenant, s.user_id).await,
+        None => None,
+    };
+    let Some((display_name, username)) = account else {
+        // No session any more: plain sign-in.
+        return redirect(&format!("/{tenant}/login?flow={flow_id}"));
+    };
+    if method == Method::GET {
+        allow_flow_redirect(&mut page, &flow);
+        let action = format!("/{tenant}/selectaccount");
+        let choices = [pages::AccountChoice { value: "current", display_name: &display_name, username: &username }];
+        let view = pages::SelectAccountView { action: &action, flow: &flow_id, csrf: &flow.csrf, accounts: &choices };
+        return page.html(StatusCode::OK, pages::select_account(&page.branding, &view, &page.nonce));
+    }
+    if field(&fields, "account") == Some("current") {
+        if let Some(s) = &session {
+            flow.user_id = Some(s.user_id);
+            flow.auth_time = Some(s.auth_time);
+        }
+        flow.prompt = None;
+    } else {
+        // Another account: a fresh sign-in.
+        flow.prompt = Some("login".into());
+    }
+    let Some((_, entry)) = flow_for(core, tenant, &headers, &flow_id, None).await else { return expired_flow(&page) };
+    if !core.save_flow(tenant, entry, &flow).await.unwrap_or(false) {
+        return expired_flow(&page);
+    }
+    if flow.user_id.is_none() {
+        return redirect(&format!("/{tenant}/login?flow={flow_id}"));
+    }
+    continue_flow(&mut page, core, tenant, &headers, &flow_id).await
 }
