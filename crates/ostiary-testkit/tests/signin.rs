@@ -908,3 +908,104 @@ async fn common_and_organizations_find_the_home_tenant() {
         authorize_url(&s, &uuid::Uuid::new_v4().to_string(), REDIRECT, &[]).replacen(&s.ts.t.tenant_id, "common", 1);
     assert_eq!(b.get(&s.ts, &url).await.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn tenant_sign_in_settings_drive_password_policy_and_refresh_lifetimes() {
+    let s = setup().await;
+    let tid = s.ts.t.tenant_id.clone();
+    let path = format!("/organization/{tid}/ostiarySignInSettings");
+    let r = s.ts.graph("GET", &path, &s.admin, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["passwordMinLength"], 8);
+    assert_eq!(r.json["refreshAbsoluteSecs"], 90 * 86400);
+    let r =
+        s.ts.graph(
+            "PATCH",
+            &path,
+            &s.admin,
+            Some(json!({"passwordMinLength": 14, "bannedPasswords": ["contoso"], "refreshInactiveSecs": 3600})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    for (body, bad) in
+        [(json!({"passwordMinLength": 3}), true), (json!({"lockoutThreshold": 0}), true), (json!({"nope": 1}), true)]
+    {
+        let r = s.ts.graph("PATCH", &path, &s.admin, Some(body)).await;
+        assert_eq!(r.status == StatusCode::BAD_REQUEST, bad, "{}", r.text);
+    }
+    let mk = |pw: &str| json!({"accountEnabled": true, "displayName": "Dan", "mailNickname": "dan", "userPrincipalName": format!("dan@{}", s.ts.t.domain), "passwordProfile": {"password": pw, "forceChangePasswordNextSignIn": false}});
+    assert_eq!(
+        s.ts.graph("POST", "/users", &s.admin, Some(mk("Short-Pass-1!"))).await.status,
+        StatusCode::BAD_REQUEST,
+        "below the tenant minimum"
+    );
+    assert_eq!(
+        s.ts.graph("POST", "/users", &s.admin, Some(mk("Contoso-Rocks-2026!"))).await.status,
+        StatusCode::BAD_REQUEST,
+        "tenant-banned word"
+    );
+    assert_eq!(
+        s.ts.graph("POST", "/users", &s.admin, Some(mk("Quiet-Harbour-Lamp-77"))).await.status,
+        StatusCode::CREATED
+    );
+    // The sliding refresh lifetime now applies: an unused refresh token dies after an hour.
+    let mut b = Browser::default();
+    let code = code_for(&s, &mut b).await;
+    let rt = redeem(&s, &code, VERIFIER).await.json["refresh_token"].as_str().unwrap().to_string();
+    s.ts.clock.advance(time::Duration::minutes(61));
+    let r = refresh(&s, &rt).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json["error_codes"], json!([700082]));
+}
+
+#[tokio::test]
+async fn self_service_password_change_needs_a_session_and_the_current_password() {
+    let s = setup().await;
+    let tid = s.ts.t.tenant_id.clone();
+    let mut stranger = Browser::default();
+    assert_eq!(stranger.get(&s.ts, &format!("/{tid}/account/password")).await.status, StatusCode::UNAUTHORIZED);
+    let mut b = Browser::default();
+    code_for(&s, &mut b).await;
+    let page = b.get(&s.ts, &format!("/{tid}/account/password")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let wrong = submit(
+        &mut b,
+        &s.ts,
+        &page,
+        &[
+            ("current_password", "not-it"),
+            ("new_password", "Another-Good-One-5!"),
+            ("confirm_password", "Another-Good-One-5!"),
+        ],
+    )
+    .await;
+    assert!(wrong.text.contains("current password is incorrect"), "{}", wrong.text);
+    let forged = b
+        .post(
+            &s.ts,
+            &format!("/{tid}/account/password"),
+            &[
+                ("csrf".into(), "x".into()),
+                ("current_password".into(), s.password.clone()),
+                ("new_password".into(), "Another-Good-One-5!".into()),
+                ("confirm_password".into(), "Another-Good-One-5!".into()),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST, "CSRF");
+    let ok = submit(
+        &mut b,
+        &s.ts,
+        &page,
+        &[
+            ("current_password", &s.password),
+            ("new_password", "Another-Good-One-5!"),
+            ("confirm_password", "Another-Good-One-5!"),
+        ],
+    )
+    .await;
+    assert!(ok.text.contains("Your password has been changed"), "{}", ok.text);
+    let tenant: ostiary_model::TenantId = tid.parse().unwrap();
+    assert!(s.ts.core.password_sign_in(tenant, &s.alice, "Another-Good-One-5!", "x").await.is_ok());
+    assert!(s.ts.core.password_sign_in(tenant, &s.alice, &s.password, "x").await.is_err());
+}

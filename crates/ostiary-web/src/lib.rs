@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/consent", get(signin::consent).post(signin::consent))
         .route("/{tenant}/selectaccount", get(signin::select_account).post(signin::select_account))
         .route("/{tenant}/changepassword", get(signin::change_password).post(signin::change_password))
+        .route("/{tenant}/account/password", get(signin::my_password).post(signin::my_password))
         .route("/{tenant}/devicelogin", get(signin::devicelogin).post(signin::devicelogin))
         .route("/oidc/userinfo", get(signin::userinfo).post(signin::userinfo))
         .route("/static/ostiary.css", get(signin::stylesheet))

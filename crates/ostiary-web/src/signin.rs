@@ -1016,3 +1016,69 @@ pub async fn select_account(
     }
     continue_flow(&mut page, core, tenant, &headers, &flow_id).await
 }
+
+/// `GET|POST /{tenant}/account/password`: self-service password change for the signed-in user
+/// (SSO session required; CSRF token derived from the browser cookie).
+pub async fn my_password(
+    State(st): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(meta): Extension<RequestMeta>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let core = &st.core;
+    let Ok(tenant) = core.resolve_tenant(&segment).await else { return StatusCode::NOT_FOUND.into_response() };
+    let page = PageCtx::new(core, &meta, Some(tenant)).await;
+    let Some(session) = current_session(core, &headers, tenant, None).await else {
+        return page.error_page(StatusCode::UNAUTHORIZED, "Sign in first", &OAuthError::login_required());
+    };
+    let Some(browser) = cookie(&headers, BROWSER_COOKIE) else {
+        return page.error_page(StatusCode::BAD_REQUEST, "Sign in first", &OAuthError::login_required());
+    };
+    let csrf = secret_key(&format!("password-csrf/{browser}"));
+    let upn = core.user_label(tenant, session.user_id).await.map(|(_, u)| u).unwrap_or_default();
+    let settings = core.tenant_settings(tenant).await.unwrap_or_default();
+    let action = format!("/{tenant}/account/password");
+    let render = |error: Option<&str>, done: bool| {
+        if done {
+            let view = pages::ErrorView {
+                title: "Your password has been changed",
+                message: "Use your new password the next time you sign in.",
+                code: None,
+                request_id: &meta.request_id,
+                correlation_id: &meta.correlation_id,
+                timestamp: "",
+            };
+            return page.html(StatusCode::OK, pages::error(&page.branding, &view, &page.nonce));
+        }
+        let view = pages::ChangePasswordView {
+            action: &action,
+            flow: "",
+            csrf: &csrf,
+            user: &upn,
+            reason: "Choose a new password for your account.",
+            error,
+            min_length: settings.password_min_length,
+        };
+        page.html(StatusCode::OK, pages::change_password(&page.branding, &view, &page.nonce))
+    };
+    if method == Method::GET {
+        return render(None, false);
+    }
+    let fields = form_fields(body).await;
+    if !ostiary_crypto::digest::ct_eq(field(&fields, "csrf").unwrap_or_default().as_bytes(), csrf.as_bytes()) {
+        return page.error_page(StatusCode::BAD_REQUEST, "Your session has expired", &OAuthError::login_required());
+    }
+    let new = field(&fields, "new_password").unwrap_or_default().to_string();
+    if field(&fields, "confirm_password") != Some(new.as_str()) {
+        return render(Some("The passwords don't match."), false);
+    }
+    match core
+        .change_own_password(tenant, session.user_id, field(&fields, "current_password").unwrap_or_default(), &new)
+        .await
+    {
+        Ok(()) => render(None, true),
+        Err(msg) => render(Some(&msg), false),
+    }
+}

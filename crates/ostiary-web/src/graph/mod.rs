@@ -720,6 +720,12 @@ async fn organization(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, Grap
         }
         return branding(ctx).await;
     }
+    if let [id, "ostiarySignInSettings"] = rest {
+        if *id != ctx.caller.tenant.to_string() {
+            return Err(GraphErr::not_found(id));
+        }
+        return sign_in_settings(ctx).await;
+    }
     only_get(ctx)?;
     if !ctx.caller.has(ostiary_core::Permission::ReadUsers) && !ctx.caller.has(ostiary_core::Permission::ReadApps) {
         return Err(DirError::Forbidden.into());
@@ -995,6 +1001,109 @@ async fn policies(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, GraphErr
             ctx.core
                 .update_tenant_settings(tenant, move |s| {
                     s.users_can_consent = allow;
+                    Ok(())
+                })
+                .await?;
+            Ok(no_content())
+        }
+        _ => Err(GraphErr::method()),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SignInSettingsUpdate {
+    #[serde(rename = "@odata.type", default)]
+    _odata_type: Option<String>,
+    password_min_length: Option<usize>,
+    banned_passwords: Option<Vec<String>>,
+    users_can_consent: Option<bool>,
+    session_lifetime_secs: Option<i64>,
+    session_idle_secs: Option<i64>,
+    refresh_inactive_secs: Option<i64>,
+    refresh_absolute_secs: Option<i64>,
+    lockout_threshold: Option<u32>,
+    lockout_duration_secs: Option<i64>,
+}
+
+/// `/organization/{id}/ostiarySignInSettings` (Ostiary extension): password policy, smart
+/// lockout, session and refresh-token lifetimes of the tenant.
+async fn sign_in_settings(ctx: &mut Ctx<'_>) -> Result<Response, GraphErr> {
+    let tenant = ctx.caller.tenant;
+    match ctx.method.clone() {
+        Method::GET => {
+            if !ctx.caller.has(ostiary_core::Permission::ReadUsers) {
+                return Err(DirError::Forbidden.into());
+            }
+            let s = ctx.core.tenant_settings(tenant).await.map_err(DirError::from_store)?;
+            let mut v = serde_json::to_value(&s).map_err(|e| DirError::Internal(e.to_string()))?;
+            if let Some(o) = v.as_object_mut() {
+                for k in ["signInPageText", "backgroundColor", "bannerLogoUrl"] {
+                    o.remove(k);
+                }
+            }
+            Ok((StatusCode::OK, axum::Json(v)).into_response())
+        }
+        Method::PATCH => {
+            if !ctx.caller.roles.iter().any(|r| r == "Policy.ReadWrite.Authorization" || r == "Directory.ReadWrite.All")
+            {
+                return Err(DirError::Forbidden.into());
+            }
+            let b: SignInSettingsUpdate = ctx.json().await?;
+            let range = |v: Option<i64>, lo: i64, hi: i64, name: &str| -> Result<Option<i64>, DirError> {
+                match v {
+                    Some(x) if !(lo..=hi).contains(&x) => {
+                        Err(DirError::bad(format!("{name} must be between {lo} and {hi}.")))
+                    }
+                    other => Ok(other),
+                }
+            };
+            let session_lifetime = range(b.session_lifetime_secs, 300, 90 * 86_400, "sessionLifetimeSecs")?;
+            let session_idle = range(b.session_idle_secs, 60, 90 * 86_400, "sessionIdleSecs")?;
+            let rt_inactive = range(b.refresh_inactive_secs, 600, 365 * 86_400, "refreshInactiveSecs")?;
+            let rt_absolute = range(b.refresh_absolute_secs, 3600, 365 * 86_400, "refreshAbsoluteSecs")?;
+            let lock_duration = range(b.lockout_duration_secs, 10, 86_400, "lockoutDurationSecs")?;
+            if b.password_min_length.is_some_and(|n| !(8..=256).contains(&n)) {
+                return Err(DirError::bad("passwordMinLength must be between 8 and 256.").into());
+            }
+            if b.lockout_threshold.is_some_and(|n| !(1..=100).contains(&n)) {
+                return Err(DirError::bad("lockoutThreshold must be between 1 and 100.").into());
+            }
+            if let Some(list) = &b.banned_passwords
+                && (list.len() > 1000
+                    || list.iter().any(|w| w.is_empty() || w.chars().count() > 64 || w.chars().any(char::is_control)))
+            {
+                return Err(DirError::bad("bannedPasswords takes at most 1000 words of 1 to 64 characters.").into());
+            }
+            ctx.core
+                .update_tenant_settings(tenant, move |s| {
+                    if let Some(v) = b.password_min_length {
+                        s.password_min_length = v;
+                    }
+                    if let Some(v) = b.banned_passwords {
+                        s.banned_passwords = v;
+                    }
+                    if let Some(v) = b.users_can_consent {
+                        s.users_can_consent = v;
+                    }
+                    if let Some(v) = session_lifetime {
+                        s.session_lifetime_secs = v;
+                    }
+                    if let Some(v) = session_idle {
+                        s.session_idle_secs = v;
+                    }
+                    if let Some(v) = rt_inactive {
+                        s.refresh_inactive_secs = v;
+                    }
+                    if let Some(v) = rt_absolute {
+                        s.refresh_absolute_secs = v;
+                    }
+                    if let Some(v) = b.lockout_threshold {
+                        s.lockout_threshold = v;
+                    }
+                    if let Some(v) = lock_duration {
+                        s.lockout_duration_secs = v;
+                    }
                     Ok(())
                 })
                 .await?;
