@@ -9,7 +9,7 @@
 
   signin_load.py load SETUP_JSON [--vus 8] [--duration 20] [--out FILE]
   signin_load.py load SETUP_JSON --flows 64 --emit-refresh-tokens FILE [--vus 8]
-      N virtual users, each on its own keep-alive TLS connection, run complete browser sign-ins in
+      N virtual users, each on its own keep-alive TLS connection (opened before the window), run complete browser sign-ins in
       a loop, each with a fresh cookie jar and a fresh PKCE (S256) pair:
         GET  /{tenant}/oauth2/v2.0/authorize        -> 302 /{tenant}/login?flow=... (ostiary_browser)
         GET  /{tenant}/login?flow=...               -> 200, hidden inputs flow + csrf
@@ -196,6 +196,14 @@ class Conn:
         self.host, self.port, self.ctx = host, port, ctx
         self.c: http.client.HTTPSConnection | None = None
 
+    def connect(self) -> None:
+        """Opens the connection now (TCP + TLS handshake), so that the first flow does not pay for it."""
+        self.c = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=TIMEOUT)
+        try:
+            self.c.connect()
+        except OSError:
+            self.close()
+
     def request(self, stage: str, method: str, path: str, body: bytes | None = None, headers=None):
         if self.c is None:
             self.c = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=TIMEOUT)
@@ -379,6 +387,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         conn = Conn(u.hostname, u.port or 443, ctx)
         mine = users[i::args.vus] or [users[i % len(users)]]
         n = 0
+        conn.connect()  # outside the measured window, as wrk does
         start.wait()
         deadline = window["deadline"]
         while True:

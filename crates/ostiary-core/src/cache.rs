@@ -34,6 +34,8 @@ pub struct TenantState {
     pub resources: HashMap<String, Arc<ServicePrincipal>>,
     /// App-role values granted to (principal, resource).
     pub grants: HashMap<(ObjectId, ObjectId), Vec<Uuid>>,
+    /// Sign-in settings (changes bump the tenant version, so this stays current).
+    pub settings: crate::settings::TenantSettings,
     checked_ms: AtomicU64,
 }
 
@@ -180,6 +182,7 @@ impl Core {
         for a in self.store.list_app_role_assignments(tenant_id, AssignmentsBy::All).await? {
             grants.entry((a.principal_id, a.resource_id)).or_default().push(a.app_role_id);
         }
+        let settings = self.load_tenant_settings(tenant_id).await?;
         Ok(TenantState {
             tenant,
             version,
@@ -187,6 +190,7 @@ impl Core {
             clients,
             resources,
             grants,
+            settings,
             checked_ms: AtomicU64::new(self.cache.elapsed_ms()),
         })
     }

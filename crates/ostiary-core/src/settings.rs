@@ -58,7 +58,17 @@ const KIND: &str = "settings";
 const KEY: &str = "tenant";
 
 impl Core {
+    /// The tenant's settings, from the tenant cache (the sign-in and refresh paths read them
+    /// on every request).
     pub async fn tenant_settings(&self, tenant: TenantId) -> Result<TenantSettings, StoreError> {
+        match self.tenant_state(tenant).await {
+            Ok(state) => Ok(state.settings.clone()),
+            Err(_) => self.load_tenant_settings(tenant).await,
+        }
+    }
+
+    /// Reads the settings from the store (cache loads and fallbacks).
+    pub async fn load_tenant_settings(&self, tenant: TenantId) -> Result<TenantSettings, StoreError> {
         let entry = self.store.kv_get(tenant, KIND, KEY, self.now()).await?;
         Ok(entry.and_then(|e| serde_json::from_value(e.doc).ok()).unwrap_or_default())
     }

@@ -35,6 +35,10 @@ const FILE_POOL_SIZE: u32 = 8;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite admits one writer at a time; a second writer waits in SQLite's busy handler,
+    /// which sleeps in coarse steps and turns contention into latency spikes. Queueing writers
+    /// here instead hands the lock over at once (readers are unaffected: WAL).
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -56,7 +60,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, write_lock: Default::default() })
     }
 
     /// Opens a fresh, private in-memory database that lives as long as this store (and its
@@ -79,7 +83,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, write_lock: Default::default() })
     }
 
     /// Closes every pooled connection (an in-memory database is dropped).
@@ -99,6 +103,7 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        let _writer = self.write_lock.lock().await;
         migrate::migrate(&self.pool).await
     }
 
@@ -113,6 +118,7 @@ impl Store for SqliteStore {
         initial: &ChangeSet,
         keys: &[StoredSigningKey],
     ) -> Result<(), StoreError> {
+        let _writer = self.write_lock.lock().await;
         tenants::create_tenant(&self.pool, tenant, initial, keys).await
     }
 
@@ -177,6 +183,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, tenant: TenantId, changes: &ChangeSet) -> Result<(), StoreError> {
+        let _writer = self.write_lock.lock().await;
         tenants::commit(&self.pool, tenant, changes).await
     }
 
@@ -185,10 +192,12 @@ impl Store for SqliteStore {
     }
 
     async fn put_signing_key(&self, tenant: TenantId, key: &StoredSigningKey) -> Result<(), StoreError> {
+        let _writer = self.write_lock.lock().await;
         tenants::put_signing_key(&self.pool, tenant, key).await
     }
 
     async fn delete_signing_key(&self, tenant: TenantId, kid: &str) -> Result<(), StoreError> {
+        let _writer = self.write_lock.lock().await;
         tenants::delete_signing_key(&self.pool, tenant, kid).await
     }
 
@@ -220,10 +229,12 @@ impl Store for SqliteStore {
         bump_version: bool,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        let _writer = self.write_lock.lock().await;
         kv::kv_apply(&self.pool, tenant, ops, bump_version, now).await
     }
 
     async fn kv_purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<u64, StoreError> {
+        let _writer = self.write_lock.lock().await;
         kv::kv_purge_expired(&self.pool, now, limit).await
     }
 
@@ -235,6 +246,7 @@ impl Store for SqliteStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let _writer = self.write_lock.lock().await;
         tenants::record_assertion_jti(&self.pool, tenant, client_id, jti, expires_at, now).await
     }
 }
