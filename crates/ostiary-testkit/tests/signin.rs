@@ -1009,3 +1009,49 @@ async fn self_service_password_change_needs_a_session_and_the_current_password()
     assert!(s.ts.core.password_sign_in(tenant, &s.alice, "Another-Good-One-5!", "x").await.is_ok());
     assert!(s.ts.core.password_sign_in(tenant, &s.alice, &s.password, "x").await.is_err());
 }
+
+#[tokio::test]
+async fn user_app_role_assignments_appear_as_roles_directly_and_through_groups() {
+    let s = setup().await;
+    let admin = &s.admin;
+    let api_obj = s.ts.graph("GET", &format!("/applications(appId='{}')", s.api_app_id), admin, None).await.json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (reader, approver) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let roles = json!({"appRoles": [
+        {"id": reader, "value": "Orders.Reader", "displayName": "Reader", "description": "d", "allowedMemberTypes": ["User"], "isEnabled": true},
+        {"id": approver, "value": "Orders.Approver", "displayName": "Approver", "description": "d", "allowedMemberTypes": ["User"], "isEnabled": true}
+    ]});
+    assert_eq!(
+        s.ts.graph("PATCH", &format!("/applications/{api_obj}"), admin, Some(roles)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let alice =
+        s.ts.graph("GET", &format!("/users/{}", s.alice), admin, None).await.json["id"].as_str().unwrap().to_string();
+    let direct =
+        s.ts.graph(
+            "POST",
+            &format!("/users/{alice}/appRoleAssignments"),
+            admin,
+            Some(json!({"principalId": alice, "resourceId": s.api_sp, "appRoleId": reader})),
+        )
+        .await;
+    assert_eq!(direct.status, StatusCode::CREATED, "{}", direct.text);
+    let g = s.ts.graph("POST", "/groups", admin, Some(json!({"displayName": "approvers", "mailEnabled": false, "mailNickname": "approvers", "securityEnabled": true, "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/directoryObjects/{alice}")]}))).await;
+    let gid = g.json["id"].as_str().unwrap().to_string();
+    let via_group =
+        s.ts.graph(
+            "POST",
+            &format!("/groups/{gid}/appRoleAssignments"),
+            admin,
+            Some(json!({"principalId": gid, "resourceId": s.api_sp, "appRoleId": approver})),
+        )
+        .await;
+    assert_eq!(via_group.status, StatusCode::CREATED, "{}", via_group.text);
+    let mut b = Browser::default();
+    let code = code_for(&s, &mut b).await;
+    let at = jwt_claims(redeem(&s, &code, VERIFIER).await.json["access_token"].as_str().unwrap());
+    assert_eq!(at["roles"], json!(["Orders.Approver", "Orders.Reader"]));
+    assert_eq!(at["scp"], "Orders.Read");
+}
