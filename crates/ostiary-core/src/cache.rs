@@ -32,6 +32,8 @@ pub struct TenantState {
     /// Resource service principals by lowercased name (appId, servicePrincipalNames) without
     /// a trailing slash.
     pub resources: HashMap<String, Arc<ServicePrincipal>>,
+    /// Every service principal by object id.
+    pub service_principals: HashMap<ObjectId, Arc<ServicePrincipal>>,
     /// App-role values granted to (principal, resource).
     pub grants: HashMap<(ObjectId, ObjectId), Vec<Uuid>>,
     /// Sign-in settings (changes bump the tenant version, so this stays current).
@@ -153,9 +155,11 @@ impl Core {
         let sps = self.list_all(tenant_id, ObjectKind::ServicePrincipal).await?;
         let mut sp_by_app: HashMap<Uuid, ServicePrincipal> = HashMap::new();
         let mut resources = HashMap::new();
+        let mut service_principals = HashMap::new();
         for o in sps {
             if let DirectoryObject::ServicePrincipal(sp) = o {
                 let sp_arc = Arc::new(sp.clone());
+                service_principals.insert(sp.id, sp_arc.clone());
                 resources.insert(normalize_resource(&sp.app_id.to_string()), sp_arc.clone());
                 for name in &sp.service_principal_names {
                     resources.insert(normalize_resource(name), sp_arc.clone());
@@ -189,6 +193,7 @@ impl Core {
             keys,
             clients,
             resources,
+            service_principals,
             grants,
             settings,
             checked_ms: AtomicU64::new(self.cache.elapsed_ms()),

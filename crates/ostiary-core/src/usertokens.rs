@@ -234,11 +234,9 @@ impl Core {
         let iat = now.unix_timestamp();
         let user = self.user(tenant, grant.user_id).await?;
         let resource = state
-            .clients
-            .values()
-            .find_map(|c| c.sp.as_ref().filter(|s| s.id == grant.resource).cloned())
-            .map(Arc::new)
-            .or_else(|| state.resources.values().find(|s| s.id == grant.resource).cloned())
+            .service_principals
+            .get(&grant.resource)
+            .cloned()
             .ok_or_else(|| OAuthError::resource_not_found(&grant.resource.to_string()))?;
         let app_id = client.app.app_id.to_string();
         let lifetime = self.config.access_token_lifetime;

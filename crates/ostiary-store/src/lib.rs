@@ -116,10 +116,7 @@ pub trait Store: Send + Sync + 'static {
         kind: &str,
         key: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<KvEntry>, StoreError> {
-        let _ = (tenant, kind, key, now);
-        Err(StoreError::Backend("this backend does not implement kv".into()))
-    }
+    ) -> Result<Option<KvEntry>, StoreError>;
     /// Live entries of `kind` selected by `select`, ordered by key, at most `limit` (≤ 1000).
     async fn kv_list(
         &self,
@@ -128,10 +125,7 @@ pub trait Store: Send + Sync + 'static {
         select: &KvSelect,
         limit: u32,
         now: OffsetDateTime,
-    ) -> Result<Vec<KvEntry>, StoreError> {
-        let _ = (tenant, kind, select, limit, now);
-        Err(StoreError::Backend("this backend does not implement kv".into()))
-    }
+    ) -> Result<Vec<KvEntry>, StoreError>;
     /// Applies every op in one transaction, or none: the first failing precondition aborts the
     /// whole batch with `Conflict { key: "kv" }`. `now` decides which entries are expired.
     /// With `bump_version`, the tenant's version counter is incremented in the same transaction
@@ -142,15 +136,9 @@ pub trait Store: Send + Sync + 'static {
         ops: &[KvOp],
         bump_version: bool,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let _ = (tenant, ops, bump_version, now);
-        Err(StoreError::Backend("this backend does not implement kv".into()))
-    }
+    ) -> Result<(), StoreError>;
     /// Deletes up to `limit` entries (any tenant) that expired before `now`; returns how many.
-    async fn kv_purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<u64, StoreError> {
-        let _ = (now, limit);
-        Err(StoreError::Backend("this backend does not implement kv".into()))
-    }
+    async fn kv_purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<u64, StoreError>;
 
     // --- replay protection ----------------------------------------------------------------
     /// Records a client-assertion `jti`; `Ok(true)` the first time, `Ok(false)` on replay.

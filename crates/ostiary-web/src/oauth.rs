@@ -164,7 +164,7 @@ async fn confidential_client(
     segment: &str,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(std::sync::Arc<ostiary_core::cache::TenantState>, uuid::Uuid, Vec<(String, String)>), OAuthError> {
+) -> Result<(std::sync::Arc<ostiary_core::cache::TenantState>, uuid::Uuid, String), OAuthError> {
     let core = &st.core;
     let bytes = axum::body::to_bytes(body, crate::MAX_FORM_BODY)
         .await
@@ -183,7 +183,12 @@ async fn confidential_client(
         return Err(OAuthError::credentials_required());
     }
     let app_id = client.app.app_id;
-    Ok((state, app_id, fields))
+    let token = req
+        .param("token")
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| OAuthError::missing_parameter("token"))?;
+    Ok((state, app_id, token))
 }
 
 /// `POST /{tenant}/oauth2/v2.0/introspect` (RFC 7662; an Ostiary extension: Entra has none).
@@ -195,13 +200,9 @@ pub async fn introspect(
     body: Body,
 ) -> Response {
     let core = &st.core;
-    let (state, app_id, fields) = match confidential_client(&st, &segment, &headers, body).await {
+    let (state, app_id, token) = match confidential_client(&st, &segment, &headers, body).await {
         Ok(x) => x,
         Err(e) => return oauth_error(&e, &meta, core.now()),
-    };
-    let Some(token) = fields.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone()).filter(|t| !t.is_empty())
-    else {
-        return oauth_error(&OAuthError::missing_parameter("token"), &meta, core.now());
     };
     let Some(client) = state.clients.get(&app_id) else {
         return oauth_error(&OAuthError::server_error(), &meta, core.now());
@@ -221,13 +222,9 @@ pub async fn revoke(
     body: Body,
 ) -> Response {
     let core = &st.core;
-    let (state, app_id, fields) = match confidential_client(&st, &segment, &headers, body).await {
+    let (state, app_id, token) = match confidential_client(&st, &segment, &headers, body).await {
         Ok(x) => x,
         Err(e) => return oauth_error(&e, &meta, core.now()),
-    };
-    let Some(token) = fields.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone()).filter(|t| !t.is_empty())
-    else {
-        return oauth_error(&OAuthError::missing_parameter("token"), &meta, core.now());
     };
     let Some(client) = state.clients.get(&app_id) else {
         return oauth_error(&OAuthError::server_error(), &meta, core.now());

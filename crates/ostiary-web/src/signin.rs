@@ -65,15 +65,13 @@ impl<'a> PageCtx<'a> {
     async fn new(core: &'a Core, meta: &'a RequestMeta, tenant: Option<TenantId>) -> PageCtx<'a> {
         let mut branding =
             pages::Branding { tenant_name: "Ostiary".into(), logo_url: None, accent_color: None, sign_in_text: None };
-        if let Some(t) = tenant {
-            if let Ok(state) = core.tenant_state(t).await {
-                branding.tenant_name = state.tenant.display_name.clone();
-            }
-            if let Ok(s) = core.tenant_settings(t).await {
-                branding.logo_url = s.banner_logo_url;
-                branding.accent_color = s.background_color;
-                branding.sign_in_text = s.sign_in_page_text;
-            }
+        if let Some(t) = tenant
+            && let Ok(state) = core.tenant_state(t).await
+        {
+            branding.tenant_name = state.tenant.display_name.clone();
+            branding.logo_url = state.settings.banner_logo_url.clone();
+            branding.accent_color = state.settings.background_color.clone();
+            branding.sign_in_text = state.settings.sign_in_page_text.clone();
         }
         PageCtx {
             core,
@@ -461,6 +459,17 @@ fn expired_flow(page: &PageCtx<'_>) -> Response {
     )
 }
 
+/// The flow id (query on GET, form on POST), the form fields, and the CSRF token a POST must carry.
+async fn flow_form(method: &Method, uri: &Uri, body: Body) -> (String, Vec<(String, String)>, Option<String>) {
+    if *method == Method::GET {
+        return (query_param(uri, "flow").unwrap_or_default(), Vec::new(), None);
+    }
+    let fields = form_fields(body).await;
+    let flow_id = field(&fields, "flow").unwrap_or_default().to_string();
+    let csrf = Some(field(&fields, "csrf").unwrap_or_default().to_string());
+    (flow_id, fields, csrf)
+}
+
 fn query_param(uri: &Uri, name: &str) -> Option<String> {
     uri.query().and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned()))
 }
@@ -591,13 +600,7 @@ pub async fn consent(
     let core = &st.core;
     let Ok(tenant) = core.resolve_tenant(&segment).await else { return StatusCode::NOT_FOUND.into_response() };
     let mut page = PageCtx::new(core, &meta, Some(tenant)).await;
-    let (flow_id, fields) = if method == Method::GET {
-        (query_param(&uri, "flow").unwrap_or_default(), Vec::new())
-    } else {
-        let f = form_fields(body).await;
-        (field(&f, "flow").unwrap_or_default().to_string(), f)
-    };
-    let csrf = (method == Method::POST).then(|| field(&fields, "csrf").unwrap_or_default().to_string());
+    let (flow_id, fields, csrf) = flow_form(&method, &uri, body).await;
     let Some((mut flow, entry)) = flow_for(core, tenant, &headers, &flow_id, csrf.as_deref()).await else {
         return expired_flow(&page);
     };
@@ -668,13 +671,7 @@ pub async fn change_password(
     let core = &st.core;
     let Ok(tenant) = core.resolve_tenant(&segment).await else { return StatusCode::NOT_FOUND.into_response() };
     let mut page = PageCtx::new(core, &meta, Some(tenant)).await;
-    let (flow_id, fields) = if method == Method::GET {
-        (query_param(&uri, "flow").unwrap_or_default(), Vec::new())
-    } else {
-        let f = form_fields(body).await;
-        (field(&f, "flow").unwrap_or_default().to_string(), f)
-    };
-    let csrf = (method == Method::POST).then(|| field(&fields, "csrf").unwrap_or_default().to_string());
+    let (flow_id, fields, csrf) = flow_form(&method, &uri, body).await;
     let Some((mut flow, _)) = flow_for(core, tenant, &headers, &flow_id, csrf.as_deref()).await else {
         return expired_flow(&page);
     };
@@ -971,13 +968,7 @@ pub async fn select_account(
     let core = &st.core;
     let Ok(tenant) = core.resolve_tenant(&segment).await else { return StatusCode::NOT_FOUND.into_response() };
     let mut page = PageCtx::new(core, &meta, Some(tenant)).await;
-    let (flow_id, fields) = if method == Method::GET {
-        (query_param(&uri, "flow").unwrap_or_default(), Vec::new())
-    } else {
-        let f = form_fields(body).await;
-        (field(&f, "flow").unwrap_or_default().to_string(), f)
-    };
-    let csrf = (method == Method::POST).then(|| field(&fields, "csrf").unwrap_or_default().to_string());
+    let (flow_id, fields, csrf) = flow_form(&method, &uri, body).await;
     let Some((mut flow, _)) = flow_for(core, tenant, &headers, &flow_id, csrf.as_deref()).await else {
         return expired_flow(&page);
     };
