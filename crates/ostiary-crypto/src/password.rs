@@ -84,7 +84,11 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// successful login (costs changed, or the hash is not one of ours).
 pub fn needs_rehash(phc: &str, params: &PasswordParams) -> bool {
     match parse_stored(phc) {
-        Some((hash, stored)) => stored != *params || hash.version != Some(u32::from(Version::V0x13)),
+        Some((hash, stored)) => {
+            stored != *params
+                || hash.version != Some(u32::from(Version::V0x13))
+                || hash.hash.map(|o| o.len()) != Some(OUTPUT_LEN)
+        }
         None => true,
     }
 }
@@ -130,7 +134,11 @@ mod tests {
             h.replace("argon2id", "argon2i"),
             h.replace("m=1024", "m=99999999"),
             h.replace("t=1", "t=1000"),
+            // A truncated output can still be canonical base64 (when its
+            // trailing bits happen to be zero); it must not verify and must
+            // count as not ours.
             h[..h.len() - 5].to_string(),
+            h[..h.len() - 4].to_string(),
             format!("{h}$extra"),
             h.rsplit_once('$').unwrap().0.to_string(),
         ];
