@@ -18,6 +18,10 @@ pub struct Caller {
     pub object_id: ObjectId,
     pub roles: Vec<String>,
     pub is_app: bool,
+    /// The signed-in user's name on delegated tokens (`preferred_username`), for audit records.
+    pub user_principal_name: Option<String>,
+    /// Where the request came from; the HTTP layer fills it in.
+    pub ctx: crate::logs::RequestContext,
 }
 
 /// What an operation needs. Each maps to the Graph permissions that grant it.
@@ -31,6 +35,7 @@ pub enum Permission {
     ReadApps,
     WriteApps,
     WriteAppRoleAssignments,
+    ReadAuditLogs,
 }
 
 impl Permission {
@@ -58,6 +63,9 @@ impl Permission {
             }
             Permission::WriteApps => &["Application.ReadWrite.All"],
             Permission::WriteAppRoleAssignments => &["AppRoleAssignment.ReadWrite.All"],
+            // Entra wants AuditLog.Read.All; directory readers may read the logs here too, so
+            // tenants bootstrapped before the permission existed keep working.
+            Permission::ReadAuditLogs => &["AuditLog.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"],
         }
     }
 }
@@ -126,6 +134,8 @@ impl Core {
             object_id,
             roles,
             is_app: claim("idtyp") == Some("app"),
+            user_principal_name: claim("preferred_username").or(claim("upn")).map(str::to_string),
+            ctx: crate::logs::RequestContext::default(),
         })
     }
 }

@@ -185,6 +185,25 @@ impl Core {
                 }));
             }
         }
+        // The tenant's first records: its creation and every object it starts with.
+        let actor = crate::audit::Actor::system(tenant.id, "Ostiary bootstrap", self.new_uuid().to_string());
+        let mut activities = vec![
+            crate::audit::Activity::new("Add tenant", "DirectoryManagement", "Add")
+                .target(crate::audit::Target::new(tenant.id.to_string(), "Directory"))
+                .detail("InitialDomain", tenant.initial_domain.clone()),
+        ];
+        let created: std::collections::HashMap<_, _> = cs
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::CreateObject(o) => Some((o.id(), o.clone())),
+                _ => None,
+            })
+            .collect();
+        activities.extend(crate::audit::activities_for(&cs.changes, &created));
+        for a in &activities {
+            cs.audit.push(a.to_record(&actor, self.new_uuid(), now));
+        }
         let keys = self.initial_keys(tenant.id)?;
         let admin_id = match cs.changes.first() {
             Some(Change::CreateObject(DirectoryObject::User(u))) => u.id,
@@ -199,6 +218,7 @@ impl Core {
         self.assign_directory_role(tenant.id, admin_id, crate::consent::GLOBAL_ADMIN_ROLE)
             .await
             .map_err(BootstrapError::Store)?;
+        self.audit_committed(&activities);
         Ok(TenantCredentials {
             tenant,
             client_id: app_id,
@@ -244,12 +264,8 @@ impl Core {
 
     /// Argon2id on the blocking pool behind a semaphore, so concurrent hashes stay bounded.
     pub async fn hash_password(&self, password: String) -> Result<String, ostiary_crypto::CryptoError> {
-        let _permit = self
-            .hash_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ostiary_crypto::CryptoError::Internal("hash pool closed".into()))?;
+        let _permit =
+            self.hash_permit().await.map_err(|_| ostiary_crypto::CryptoError::Internal("hash pool closed".into()))?;
         let params = self.config.password_params.clone();
         let rng = self.rng.clone();
         let password = Secret::new(password);

@@ -4,6 +4,7 @@
 //! index; role assignments per principal through the user index.
 
 use crate::Core;
+use crate::audit::{Activity, Actor, Target};
 use crate::auth::Caller;
 use crate::error::DirError;
 use ostiary_model::{ObjectId, TenantId};
@@ -81,12 +82,13 @@ impl Core {
     /// Adds scopes to the (client, resource, principal) grant, creating it if needed.
     pub async fn add_consent(
         &self,
-        tenant: TenantId,
+        actor: &Actor,
         client_sp: ObjectId,
         resource_sp: ObjectId,
         principal: Option<ObjectId>,
         scopes: &[String],
     ) -> Result<PermissionGrant, StoreError> {
+        let tenant = actor.tenant;
         let consent_type = if principal.is_some() { "Principal" } else { "AllPrincipals" };
         for _ in 0..3 {
             let existing = self.grants_of_client(tenant, client_sp).await?.into_iter().find(|(g, _)| {
@@ -119,8 +121,17 @@ impl Core {
                     (g, KvOp::Insert(e))
                 }
             };
-            match self.store.kv_apply(tenant, &[op], false, self.now()).await {
-                Ok(()) => return Ok(grant),
+            let activity = Activity::new("Consent to application", "ApplicationManagement", "Assign")
+                .target(Target::new(client_sp.to_string(), "ServicePrincipal"))
+                .detail("ConsentType", consent_type)
+                .detail("Scope", grant.scope.clone())
+                .detail("ResourceId", resource_sp.to_string());
+            let ops = [op, self.audit_op(actor, &activity)];
+            match self.store.kv_apply(tenant, &ops, false, self.now()).await {
+                Ok(()) => {
+                    self.audit_committed(std::slice::from_ref(&activity));
+                    return Ok(grant);
+                }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
             }
@@ -235,7 +246,10 @@ impl Core {
             resource_id: resource_sp,
             scope: scopes.join(" "),
         };
-        self.store.kv_apply(caller.tenant, &[KvOp::Insert(grant_entry(&g))], false, self.now()).await?;
+        let activity = grant_activity("Add delegated permission grant", "Assign", &g);
+        let ops = [KvOp::Insert(grant_entry(&g)), self.audit_op(&Actor::from_caller(caller), &activity)];
+        self.store.kv_apply(caller.tenant, &ops, false, self.now()).await?;
+        self.audit_committed(std::slice::from_ref(&activity));
         Ok(g)
     }
 
@@ -245,18 +259,26 @@ impl Core {
         g.scope =
             self.validate_grant(caller.tenant, g.client_id, g.resource_id, g.principal_id, scope).await?.join(" ");
         e.doc = serde_json::to_value(&g).map_err(|e| DirError::Internal(e.to_string()))?;
-        self.store.kv_apply(caller.tenant, &[KvOp::Update(e)], false, self.now()).await.map_err(|e| match e {
+        let activity = grant_activity("Update delegated permission grant", "Update", &g);
+        let ops = [KvOp::Update(e), self.audit_op(&Actor::from_caller(caller), &activity)];
+        self.store.kv_apply(caller.tenant, &ops, false, self.now()).await.map_err(|e| match e {
             StoreError::Conflict { .. } => DirError::Conflict("The grant changed concurrently; retry.".into()),
-            other => other.into(),
-        })
+            other => DirError::from(other),
+        })?;
+        self.audit_committed(std::slice::from_ref(&activity));
+        Ok(())
     }
 
     pub async fn delete_permission_grant(&self, caller: &Caller, id: &str) -> Result<(), DirError> {
         Self::require_grant_permission(caller, true)?;
-        self.get_permission_grant(caller, id).await?;
-        self.store
-            .kv_apply(caller.tenant, &[KvOp::Delete { kind: "grant".into(), key: id.into() }], false, self.now())
-            .await?;
+        let (g, _) = self.get_permission_grant(caller, id).await?;
+        let activity = grant_activity("Remove delegated permission grant", "Unassign", &g);
+        let ops = [
+            KvOp::Delete { kind: "grant".into(), key: id.into() },
+            self.audit_op(&Actor::from_caller(caller), &activity),
+        ];
+        self.store.kv_apply(caller.tenant, &ops, false, self.now()).await?;
+        self.audit_committed(std::slice::from_ref(&activity));
         Ok(())
     }
 
@@ -303,4 +325,12 @@ impl Core {
         }
         Ok(values)
     }
+}
+
+fn grant_activity(name: &str, operation: &'static str, g: &PermissionGrant) -> Activity {
+    Activity::new(name, "ApplicationManagement", operation)
+        .target(Target::new(g.client_id.to_string(), "ServicePrincipal"))
+        .target(Target::new(g.resource_id.to_string(), "ServicePrincipal"))
+        .detail("ConsentType", g.consent_type.clone())
+        .detail("Scope", g.scope.clone())
 }

@@ -4,6 +4,7 @@
 //! `ChangeSet`; the tenant cache is invalidated afterwards.
 
 use crate::Core;
+use crate::audit::{self, Actor};
 use crate::auth::{Caller, Permission};
 use crate::error::DirError;
 use crate::graph::MICROSOFT_TENANT;
@@ -15,7 +16,7 @@ use ostiary_model::{
     ServicePrincipal, TenantId, User,
 };
 use ostiary_store::{AssignmentsBy, Change, ChangeSet, ListQuery, Page, Relation};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -70,10 +71,31 @@ pub fn check_password_policy(password: &str) -> Result<(), DirError> {
 }
 
 impl Core {
-    async fn commit(&self, tenant: TenantId, cs: ChangeSet) -> Result<(), DirError> {
+    async fn commit(&self, caller: &Caller, cs: ChangeSet) -> Result<(), DirError> {
+        self.commit_as(&Actor::from_caller(caller), cs).await
+    }
+
+    /// Commits directory changes together with their audit records (one transaction: no
+    /// change without its record). The "before" images are read just ahead of the commit, so
+    /// under concurrent writers to the same object an old value may already be stale.
+    pub async fn commit_as(&self, actor: &Actor, mut cs: ChangeSet) -> Result<(), DirError> {
+        let tenant = actor.tenant;
+        let needed = audit::objects_needed(&cs.changes);
+        let before: HashMap<ObjectId, DirectoryObject> = if needed.is_empty() {
+            HashMap::new()
+        } else {
+            self.store.get_objects(tenant, &needed).await?.into_iter().map(|o| (o.id(), o)).collect()
+        };
+        let now = self.now();
+        let activities = audit::activities_for(&cs.changes, &before);
+        for a in &activities {
+            cs.audit.push(a.to_record(actor, self.new_uuid(), now));
+        }
         let r = self.store.commit(tenant, &cs).await;
         self.cache.invalidate(tenant);
-        r.map_err(DirError::from_store)
+        r.map_err(DirError::from_store)?;
+        self.audit_committed(&activities);
+        Ok(())
     }
 
     async fn load(&self, caller: &Caller, id: ObjectId) -> Result<DirectoryObject, DirError> {
@@ -190,7 +212,7 @@ impl Core {
             user.password_hash = Some(self.hash_password(p).await.map_err(|e| DirError::Internal(e.to_string()))?);
             user.last_password_change_date_time = Some(user.created_date_time);
         }
-        self.commit(caller.tenant, ChangeSet::one(Change::CreateObject(DirectoryObject::User(user.clone())))).await?;
+        self.commit(caller, ChangeSet::one(Change::CreateObject(DirectoryObject::User(user.clone())))).await?;
         Ok(user)
     }
 
@@ -210,7 +232,7 @@ impl Core {
             user.password_hash = Some(self.hash_password(p).await.map_err(|e| DirError::Internal(e.to_string()))?);
             user.last_password_change_date_time = Some(self.now_seconds());
         }
-        self.commit(caller.tenant, ChangeSet::one(Change::UpdateObject(DirectoryObject::User(user.clone())))).await?;
+        self.commit(caller, ChangeSet::one(Change::UpdateObject(DirectoryObject::User(user.clone())))).await?;
         Ok(user)
     }
 
@@ -240,7 +262,7 @@ impl Core {
             }
             _ => {}
         }
-        self.commit(caller.tenant, cs).await
+        self.commit(caller, cs).await
     }
 
     fn validate_group(g: &Group) -> Result<(), DirError> {
@@ -296,7 +318,7 @@ impl Core {
                 cs.push(Change::AddMember { group: group.id, member: m });
             }
         }
-        self.commit(caller.tenant, cs).await?;
+        self.commit(caller, cs).await?;
         Ok(group)
     }
 
@@ -311,7 +333,7 @@ impl Core {
         patch(&mut g)?;
         g.id = id;
         Self::validate_group(&g)?;
-        self.commit(caller.tenant, ChangeSet::one(Change::UpdateObject(DirectoryObject::Group(g.clone())))).await?;
+        self.commit(caller, ChangeSet::one(Change::UpdateObject(DirectoryObject::Group(g.clone())))).await?;
         Ok(g)
     }
 
@@ -343,13 +365,13 @@ impl Core {
                 }
             }
         }
-        self.commit(caller.tenant, ChangeSet::one(Change::AddMember { group, member })).await
+        self.commit(caller, ChangeSet::one(Change::AddMember { group, member })).await
     }
 
     pub async fn remove_member(&self, caller: &Caller, group: ObjectId, member: ObjectId) -> Result<(), DirError> {
         caller.require(Permission::WriteMembers)?;
         self.load_kind(caller, ObjectKind::Group, group).await?;
-        self.commit(caller.tenant, ChangeSet::one(Change::RemoveMember { group, member })).await
+        self.commit(caller, ChangeSet::one(Change::RemoveMember { group, member })).await
     }
 
     fn validate_application(app: &Application, previous: Option<&Application>) -> Result<(), DirError> {
@@ -521,8 +543,7 @@ impl Core {
         app.password_credentials.clear();
         app.key_credentials = self.resolve_key_credentials(&[], keys)?;
         Self::validate_application(&app, None)?;
-        self.commit(caller.tenant, ChangeSet::one(Change::CreateObject(DirectoryObject::Application(app.clone()))))
-            .await?;
+        self.commit(caller, ChangeSet::one(Change::CreateObject(DirectoryObject::Application(app.clone())))).await?;
         Ok(app)
     }
 
@@ -576,7 +597,7 @@ impl Core {
             sp.access_token_signing_algorithm = app.api.access_token_signing_algorithm.clone();
             cs.push(Change::UpdateObject(DirectoryObject::ServicePrincipal(sp)));
         }
-        self.commit(caller.tenant, cs).await
+        self.commit(caller, cs).await
     }
 
     pub async fn update_application<F>(
@@ -677,7 +698,7 @@ impl Core {
         sp.id = id;
         sp.app_id = app_id;
         validate::display_name("displayName", &sp.display_name)?;
-        self.commit(caller.tenant, ChangeSet::one(Change::CreateObject(DirectoryObject::ServicePrincipal(sp.clone()))))
+        self.commit(caller, ChangeSet::one(Change::CreateObject(DirectoryObject::ServicePrincipal(sp.clone()))))
             .await?;
         Ok(sp)
     }
@@ -710,7 +731,7 @@ impl Core {
         sp.service_principal_names = before.service_principal_names.clone();
         sp.created_date_time = before.created_date_time;
         validate::display_name("displayName", &sp.display_name)?;
-        self.commit(caller.tenant, ChangeSet::one(Change::UpdateObject(DirectoryObject::ServicePrincipal(sp.clone()))))
+        self.commit(caller, ChangeSet::one(Change::UpdateObject(DirectoryObject::ServicePrincipal(sp.clone()))))
             .await?;
         Ok(sp)
     }
@@ -766,7 +787,7 @@ impl Core {
             principal_display_name: p.display_name().to_string(),
             resource_display_name: r.display_name.clone(),
         };
-        self.commit(caller.tenant, ChangeSet::one(Change::AddAppRoleAssignment(a.clone()))).await?;
+        self.commit(caller, ChangeSet::one(Change::AddAppRoleAssignment(a.clone()))).await?;
         Ok(a)
     }
 
@@ -795,6 +816,6 @@ impl Core {
         if !found.iter().any(|a| a.principal_id == object || a.resource_id == object) {
             return Err(DirError::NotFound(id.to_string()));
         }
-        self.commit(caller.tenant, ChangeSet::one(Change::RemoveAppRoleAssignment { id: id.to_string() })).await
+        self.commit(caller, ChangeSet::one(Change::RemoveAppRoleAssignment { id: id.to_string() })).await
     }
 }

@@ -227,8 +227,11 @@ impl Core {
         flow: &PendingFlow,
         items: &[String],
         for_org: bool,
+        ctx: crate::logs::RequestContext,
     ) -> Result<(), OAuthError> {
         let user_id = flow.user_id.ok_or_else(OAuthError::login_required)?;
+        let upn = self.user_label(tenant, user_id).await.map(|(_, upn)| upn).unwrap_or_default();
+        let flow_ctx = Some((upn, ctx));
         let state = self.state_for(tenant, &tenant.to_string()).await?;
         let client = state
             .clients
@@ -247,7 +250,12 @@ impl Core {
         let principal = if for_org && admin { None } else { Some(user_id) };
         let mut scopes: Vec<String> = items.to_vec();
         scopes.extend(parsed.oidc.iter().cloned());
-        self.add_consent(tenant, client_sp.id, resource.id, principal, &scopes)
+        let (upn, ctx) = match &flow_ctx {
+            Some(c) => (c.0.clone(), c.1.clone()),
+            None => (String::new(), crate::logs::RequestContext::default()),
+        };
+        let actor = crate::audit::Actor::user(tenant, user_id, &upn, ctx);
+        self.add_consent(&actor, client_sp.id, resource.id, principal, &scopes)
             .await
             .map_err(|_| OAuthError::temporarily_unavailable())?;
         Ok(())

@@ -37,6 +37,7 @@ pub const GRAPH_APP_PERMISSIONS: &[(&str, Uuid, &str)] = &[
         uuid!("8e8e4742-1d95-4f68-9d56-6ee75648c72a"),
         "Manage all delegated permission grants",
     ),
+    ("AuditLog.Read.All", uuid!("b0afded3-3588-46d8-8b3d-9842eddd2f6e"), "Read all audit log data"),
 ];
 
 /// OIDC scopes every resource accepts in grants (Entra models them as Graph scopes).
@@ -64,6 +65,7 @@ pub const BOOTSTRAP_PERMISSIONS: &[&str] = &[
     "AppRoleAssignment.ReadWrite.All",
     "Directory.ReadWrite.All",
     "DelegatedPermissionGrant.ReadWrite.All",
+    "AuditLog.Read.All",
 ];
 
 pub fn role_id(permission: &str) -> Option<Uuid> {

@@ -71,6 +71,8 @@ pub struct KeyRing {
     pub jwks: Arc<Vec<u8>>,
     /// The next instant a key retires; the ring must be reloaded then to drop it from JWKS.
     pub next_retirement: Option<OffsetDateTime>,
+    /// (kid, certificate notAfter) of every published key, for the expiry metric (M10).
+    pub certificate_expiry: Vec<(String, OffsetDateTime)>,
 }
 
 impl KeyRing {
@@ -84,6 +86,7 @@ impl KeyRing {
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
         let mut next_retirement: Option<OffsetDateTime> = None;
+        let mut certificate_expiry = Vec::new();
         for s in stored {
             if s.retire_at.is_some_and(|r| r <= now) {
                 continue;
@@ -97,6 +100,9 @@ impl KeyRing {
             let alg: Alg = s.alg.parse().map_err(|_| CryptoError::Unsupported(s.alg.clone()))?;
             let pkcs8 = kek.open(&s.sealed_private_key, &aad(tenant, &s.kid))?;
             let key = Arc::new(SigningKey::from_parts(alg, pkcs8.expose(), s.cert_der.clone())?);
+            if let Ok(cert) = ostiary_crypto::x509::Certificate::from_der(&s.cert_der) {
+                certificate_expiry.push((s.kid.clone(), cert.not_after));
+            }
             verifiers.insert(key.kid().to_string(), (alg, key.public_key()));
             jwks.push(key.public_jwk());
             signers.entry(alg).or_default().push((s.sign_from, key));
@@ -110,6 +116,7 @@ impl KeyRing {
             verifiers,
             jwks: Arc::new(serde_json::to_vec(&doc).unwrap_or_default()),
             next_retirement,
+            certificate_expiry,
         })
     }
 
@@ -161,6 +168,19 @@ impl Core {
             self.store.put_signing_key(tenant, &stored).await?;
         }
         self.cache.invalidate(tenant);
+        // Key writes are not `ChangeSet`s, so this record follows the change rather than
+        // sharing its transaction: a crash between the two loses the record, not the keys.
+        let actor = crate::audit::Actor::system(tenant, "Ostiary key rotation", self.new_uuid().to_string());
+        let mut target = crate::audit::Target::new(tenant.to_string(), "Directory");
+        target.modified = vec![serde_json::json!({
+            "displayName": "SigningKeys",
+            "oldValue": "[]",
+            "newValue": format!("[{}]", serde_json::json!(kids)),
+        })];
+        let activity = crate::audit::Activity::new("Rotate signing keys", "KeyManagement", "Add")
+            .target(target)
+            .detail("SignFrom", sign_from.to_string());
+        self.record_audit(&actor, activity).await;
         Ok(kids)
     }
 }

@@ -2,6 +2,7 @@
 //! authentication of admin callers and directory administration. Owns transactions (through
 //! `ChangeSet`s) and caches; takes time and randomness as injected services.
 
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod cache;
@@ -11,7 +12,11 @@ pub mod error;
 pub mod flow;
 pub mod graph;
 pub mod ids;
+pub mod jobs;
 pub mod keys;
+pub mod logquery;
+pub mod logs;
+pub mod observe;
 pub mod settings;
 pub mod signin;
 pub mod token;
@@ -83,6 +88,12 @@ pub struct Core {
     pub(crate) cache: cache::TenantCache,
     pub(crate) hash_permits: Arc<tokio::sync::Semaphore>,
     pub(crate) dummy_hash: std::sync::OnceLock<String>,
+    pub metrics: Arc<ostiary_metrics::Metrics>,
+    /// The batched sign-in log writer.
+    pub log_writer: logs::LogWriter,
+    pub(crate) scrape_hooks: std::sync::Mutex<Vec<observe::ScrapeHook>>,
+    /// Password hashes waiting for a hashing permit.
+    pub(crate) hash_waiting: std::sync::atomic::AtomicI64,
 }
 
 impl Core {
@@ -94,6 +105,8 @@ impl Core {
         config: CoreConfig,
     ) -> Arc<Core> {
         let permits = config.hash_concurrency.max(1);
+        let metrics = Arc::new(ostiary_metrics::Metrics::new());
+        let log_writer = logs::LogWriter::start(store.clone(), metrics.clone());
         Arc::new(Core {
             store,
             clock,
@@ -103,11 +116,24 @@ impl Core {
             config,
             hash_permits: Arc::new(tokio::sync::Semaphore::new(permits)),
             dummy_hash: std::sync::OnceLock::new(),
+            metrics,
+            log_writer,
+            scrape_hooks: std::sync::Mutex::new(Vec::new()),
+            hash_waiting: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// A permit of the bounded hashing pool; the wait is visible as a gauge.
+    pub(crate) async fn hash_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, tokio::sync::AcquireError> {
+        use std::sync::atomic::Ordering;
+        self.hash_waiting.fetch_add(1, Ordering::Relaxed);
+        let r = self.hash_permits.clone().acquire_owned().await;
+        self.hash_waiting.fetch_sub(1, Ordering::Relaxed);
+        r
     }
 
     /// A fresh random (v4) UUID from the injected randomness.

@@ -74,16 +74,26 @@ impl Core {
     }
 
     /// Replaces the settings (read-modify-write with compare-and-swap against concurrent admins).
-    pub async fn update_tenant_settings<F>(&self, tenant: TenantId, f: F) -> Result<TenantSettings, crate::DirError>
+    /// Applies `f` to the tenant's settings, audited as `activity` ("Update company settings",
+    /// "Update authorization policy", ...) in the same transaction.
+    pub async fn update_tenant_settings<F>(
+        &self,
+        actor: &crate::audit::Actor,
+        activity: &str,
+        f: F,
+    ) -> Result<TenantSettings, crate::DirError>
     where
         F: FnOnce(&mut TenantSettings) -> Result<(), crate::DirError>,
     {
+        let tenant = actor.tenant;
         let now = self.now();
         let current = self.store.kv_get(tenant, KIND, KEY, now).await?;
         let mut settings: TenantSettings =
             current.as_ref().and_then(|e| serde_json::from_value(e.doc.clone()).ok()).unwrap_or_default();
+        let before = serde_json::to_value(&settings).unwrap_or_default();
         f(&mut settings)?;
         let doc = serde_json::to_value(&settings).map_err(|e| crate::DirError::Internal(e.to_string()))?;
+        let doc_after = doc.clone();
         let op = match current {
             Some(mut e) => {
                 e.doc = doc;
@@ -99,13 +109,20 @@ impl Core {
                 family_id: None,
             }),
         };
-        self.store.kv_apply(tenant, &[op], true, now).await.map_err(|e| match e {
+        let mut target = crate::audit::Target::new(tenant.to_string(), "Directory");
+        if let (Some(old), Some(new)) = (before.as_object(), doc_after.as_object()) {
+            target.modified = crate::audit::diff(old, new);
+        }
+        let activity = crate::audit::Activity::new(activity, "Policy", "Update").target(target);
+        let ops = [op, self.audit_op(actor, &activity)];
+        self.store.kv_apply(tenant, &ops, true, now).await.map_err(|e| match e {
             StoreError::Conflict { .. } => {
                 crate::DirError::Conflict("The settings were changed concurrently; retry.".into())
             }
             other => other.into(),
         })?;
         self.cache.invalidate(tenant);
+        self.audit_committed(std::slice::from_ref(&activity));
         Ok(settings)
     }
 }

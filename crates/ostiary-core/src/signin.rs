@@ -164,7 +164,7 @@ impl Core {
 
     /// Verifies a password with Argon2 on the bounded blocking pool.
     pub async fn verify_password(&self, password: String, phc: String) -> bool {
-        let Ok(_permit) = self.hash_permits.clone().acquire_owned().await else { return false };
+        let Ok(_permit) = self.hash_permit().await else { return false };
         let password = ostiary_crypto::secret::Secret::new(password);
         tokio::task::spawn_blocking(move || ostiary_crypto::password::verify_password(password.expose(), &phc))
             .await
@@ -212,6 +212,7 @@ impl Core {
                 lock.locked_until = now.unix_timestamp() + settings.lockout_duration_secs * factor;
                 lock.lockouts += 1;
                 lock.failures = 0;
+                self.metrics.account_lockouts.inc(&[&tenant.to_string()]);
             }
             let op = match lock_entry {
                 Some(mut e) => {
@@ -376,6 +377,7 @@ impl Core {
         user_id: ObjectId,
         current: &str,
         new: &str,
+        ctx: crate::logs::RequestContext,
     ) -> Result<(), String> {
         let unavailable = || "The service is temporarily unavailable. Try again.".to_string();
         let Ok(Some(DirectoryObject::User(mut user))) = self.store.get_object(tenant, user_id).await else {
@@ -395,9 +397,14 @@ impl Core {
         user.password_hash = Some(hash);
         user.force_change_password_next_sign_in = false;
         user.last_password_change_date_time = Some(self.now_seconds());
-        let cs = ostiary_store::ChangeSet::one(ostiary_store::Change::UpdateObject(DirectoryObject::User(user)));
+        let actor = crate::audit::Actor::user(tenant, user_id, &user.user_principal_name, ctx);
+        let mut cs = ostiary_store::ChangeSet::one(ostiary_store::Change::UpdateObject(DirectoryObject::User(user)));
+        let activity = crate::audit::Activity::new("Change user password", "UserManagement", "Update")
+            .target(crate::audit::Target::new(user_id.to_string(), "User"));
+        cs.audit.push(activity.to_record(&actor, self.new_uuid(), self.now()));
         self.store.commit(tenant, &cs).await.map_err(|_| unavailable())?;
         self.cache.invalidate(tenant);
+        self.audit_committed(std::slice::from_ref(&activity));
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use crate::Core;
 use crate::cache::{CacheError, ClientEntry, TenantState};
 use crate::ids::{TenantSegment, is_multi_tenant_alias, parse_tenant_segment};
 use ostiary_crypto::jws::{Alg, decode_unverified};
-use ostiary_model::{ServicePrincipal, TenantId};
+use ostiary_model::{ObjectId, ServicePrincipal, TenantId};
 use ostiary_oauth::{CertRef, ClientAuth, OAuthError, TokenRequest, check_client_assertion, parse_app_scope};
 use serde_json::json;
 use std::sync::Arc;
@@ -37,6 +37,12 @@ pub struct TokenAudit {
     pub tenant: Option<TenantId>,
     pub client_id: Option<String>,
     pub resource: Option<String>,
+    pub client_display_name: Option<String>,
+    pub client_sp: Option<ObjectId>,
+    pub resource_app_id: Option<String>,
+    pub resource_display_name: Option<String>,
+    /// `azpacr`: "0" public client, "1" secret, "2" certificate.
+    pub azpacr: Option<&'static str>,
 }
 
 impl Core {
@@ -73,6 +79,12 @@ impl Core {
         audit: &mut TokenAudit,
     ) -> Result<IssuedToken, OAuthError> {
         audit.client_id = req.client.client_id().map(str::to_string);
+        // The method the client attempted, known even when authentication then fails.
+        audit.azpacr = Some(match &req.client {
+            ClientAuth::Secret { .. } => "1",
+            ClientAuth::Assertion { .. } => "2",
+            ClientAuth::None { .. } => "0",
+        });
         match req.grant_type.as_str() {
             "client_credentials" => {
                 if is_multi_tenant_alias(segment) {
@@ -88,6 +100,8 @@ impl Core {
                 let state = self.state_for(tenant, segment).await?;
                 let (client, azpacr) = self.authenticate_client(&state, tenant, segment, &req.client).await?;
                 audit.client_id = Some(client.app.app_id.to_string());
+                audit.client_display_name = Some(client.app.display_name.clone());
+                audit.azpacr = Some(azpacr);
                 if client.sp.as_ref().is_some_and(|sp| !sp.account_enabled) {
                     return Err(OAuthError::application_disabled(&client.app.app_id.to_string()));
                 }
@@ -166,6 +180,9 @@ impl Core {
         let state = self.state_for(tenant, segment).await?;
         let (client, azpacr) = self.authenticate_client(&state, tenant, segment, &req.client).await?;
         audit.client_id = Some(client.app.app_id.to_string());
+        audit.client_display_name = Some(client.app.display_name.clone());
+        audit.client_sp = client.sp.as_ref().map(|sp| sp.id);
+        audit.azpacr = Some(azpacr);
         if azpacr == "0" {
             return Err(OAuthError::credentials_required());
         }
@@ -186,6 +203,8 @@ impl Core {
         audit.resource = Some(scope.resource.clone());
         let resource =
             state.resource(&scope.resource).ok_or_else(|| OAuthError::resource_not_found(&scope.resource))?;
+        audit.resource_app_id = Some(resource.app_id.to_string());
+        audit.resource_display_name = Some(resource.display_name.clone());
         if !resource.account_enabled {
             return Err(OAuthError::resource_not_found(&scope.resource));
         }
@@ -334,4 +353,74 @@ fn app_roles_granted(state: &TenantState, client_sp: &ServicePrincipal, resource
     roles.sort();
     roles.dedup();
     roles
+}
+
+impl Core {
+    /// Logs and measures one token request: a service-principal sign-in for client
+    /// credentials, a non-interactive user sign-in for the user grants (M1, M2).
+    pub async fn record_token_request(
+        &self,
+        grant_type: &str,
+        audit: &TokenAudit,
+        result: Result<&IssuedToken, &OAuthError>,
+        ctx: crate::logs::RequestContext,
+        elapsed: std::time::Duration,
+    ) {
+        use crate::logs::{SignInEvent, SignInKind, failure_reason};
+        let grant_label: &'static str = match grant_type {
+            "client_credentials" => "client_credentials",
+            "authorization_code" => "authorization_code",
+            "refresh_token" => "refresh_token",
+            GRANT_DEVICE_CODE => "device_code",
+            GRANT_JWT_BEARER => "on_behalf_of",
+            _ => "other",
+        };
+        self.metrics.token_issuance_duration.observe_duration(&[grant_label], elapsed);
+        if result.is_ok() {
+            self.metrics.tokens_issued.inc(&[grant_label]);
+        }
+        let Some(tenant) = audit.tenant else { return };
+        // Device-code polling before the user has acted is not a sign-in attempt.
+        if let Err(e) = result
+            && e.code == 70016
+            && grant_type == GRANT_DEVICE_CODE
+        {
+            return;
+        }
+        let kind =
+            if grant_type == "client_credentials" { SignInKind::ServicePrincipal } else { SignInKind::NonInteractive };
+        let mut ev = SignInEvent::new(tenant, kind, ctx);
+        ev.app_id = audit.client_id.clone();
+        ev.app_display_name = audit.client_display_name.clone();
+        ev.service_principal_id = audit.client_sp;
+        ev.resource_id = audit.resource_app_id.clone().or_else(|| audit.resource.clone());
+        ev.resource_display_name = audit.resource_display_name.clone();
+        ev.protocol = Some(grant_label);
+        ev.client_credential_type = audit.azpacr.map(|a| match a {
+            "1" => "clientSecret",
+            "2" => "certificate",
+            _ => "none",
+        });
+        ev.auth_method = Some(match (kind, audit.azpacr) {
+            (SignInKind::ServicePrincipal, Some("2")) => "Client certificate",
+            (SignInKind::ServicePrincipal, _) => "Client secret",
+            _ => "Previously satisfied",
+        });
+        match result {
+            Ok(t) => {
+                if let Some(u) = &t.user {
+                    ev.user_id = Some(u.user_id);
+                    ev.user_principal_name = Some(u.user_principal_name.clone());
+                    ev.user_display_name = Some(u.user_display_name.clone());
+                    ev.resource_id = Some(u.resource_app_id.clone());
+                    ev.resource_display_name = Some(u.resource_display_name.clone());
+                }
+            }
+            Err(e) => {
+                ev.error_code = e.code;
+                ev.failure_reason = Some(failure_reason(&e.description));
+            }
+        }
+        self.record_sign_in(ev).await;
+    }
 }

@@ -78,7 +78,7 @@ pub struct DeviceDoc {
 }
 
 /// The token endpoint's answer for user grants.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UserTokens {
     pub access_token: String,
     pub expires_in: i64,
@@ -87,6 +87,12 @@ pub struct UserTokens {
     /// Space-separated, resource-qualified scopes as Entra returns them.
     pub scope: String,
     pub client_info: Option<String>,
+    /// Who the tokens are for, and the resource (for the sign-in log; never sent).
+    pub user_id: ObjectId,
+    pub user_principal_name: String,
+    pub user_display_name: String,
+    pub resource_app_id: String,
+    pub resource_display_name: String,
 }
 
 /// Entra's pairwise `sub`: stable per (user, application), different across applications.
@@ -363,6 +369,11 @@ impl Core {
                 refresh_token,
                 scope: scope.join(" "),
                 client_info: want_client_info.then(|| client_info(tenant, user.id)),
+                user_id: user.id,
+                user_principal_name: user.user_principal_name.clone(),
+                user_display_name: user.display_name.clone(),
+                resource_app_id: resource.app_id.to_string(),
+                resource_display_name: resource.display_name.clone(),
             },
             rt_op,
         ))
@@ -795,10 +806,17 @@ impl Core {
     }
 
     /// Signs a user out everywhere: sessions, codes and refresh tokens (Graph `revokeSignInSessions`).
-    pub async fn revoke_user_sessions(&self, tenant: TenantId, user: ObjectId) -> Result<(), StoreError> {
-        let ops =
-            [KvOp::DeleteByUser { kinds: vec!["session".into(), "refresh".into(), "code".into()], user_id: user }];
-        self.store.kv_apply(tenant, &ops, false, self.now()).await
+    pub async fn revoke_user_sessions(&self, actor: &crate::audit::Actor, user: ObjectId) -> Result<(), StoreError> {
+        let activity =
+            crate::audit::Activity::new("Invalidate all refresh tokens for user", "UserManagement", "Update")
+                .target(crate::audit::Target::new(user.to_string(), "User"));
+        let ops = [
+            KvOp::DeleteByUser { kinds: vec!["session".into(), "refresh".into(), "code".into()], user_id: user },
+            self.audit_op(actor, &activity),
+        ];
+        self.store.kv_apply(actor.tenant, &ops, false, self.now()).await?;
+        self.audit_committed(std::slice::from_ref(&activity));
+        Ok(())
     }
 }
 

@@ -20,6 +20,7 @@
 
 use crate::codec::{has_nul, parse_ts, ts};
 use crate::error::{db_err, is_foreign_key_violation};
+use crate::log::{self, EncodedBatch, json_has_nul};
 use crate::write::bump_version;
 use ostiary_model::{ObjectId, TenantId};
 use ostiary_store::{KvEntry, KvOp, KvSelect, StoreError};
@@ -79,15 +80,6 @@ fn tenant_not_found(tenant: Uuid) -> StoreError {
     StoreError::NotFound { what: format!("tenant {tenant}") }
 }
 
-fn json_has_nul(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::String(s) => has_nul(s),
-        serde_json::Value::Array(items) => items.iter().any(json_has_nul),
-        serde_json::Value::Object(map) => map.iter().any(|(k, v)| has_nul(k) || json_has_nul(v)),
-        _ => false,
-    }
-}
-
 /// PostgreSQL text and jsonb cannot hold NUL: refuse it up front (both backends do) instead
 /// of failing inside the transaction.
 fn check_nul(ops: &[KvOp]) -> Result<(), StoreError> {
@@ -98,6 +90,8 @@ fn check_nul(ops: &[KvOp]) -> Result<(), StoreError> {
         KvOp::Delete { kind, key } => has_nul(kind) || has_nul(key),
         KvOp::DeleteByUser { kinds, .. } => kinds.iter().any(|k| has_nul(k)),
         KvOp::DeleteByFamily { kind, family_id } => has_nul(kind) || has_nul(family_id),
+        // Checked (with the same error kind) when the records are encoded.
+        KvOp::AppendLog(_) => false,
     });
     if bad {
         return Err(StoreError::InvalidQuery("kv kinds, keys, family ids and documents cannot contain NUL".into()));
@@ -198,22 +192,31 @@ pub(crate) async fn kv_apply(
     check_nul(ops)?;
     let tenant = tenant.as_uuid();
     let now = ts(now)?;
-    if ops.len() + usize::from(bump) <= 1 {
+    let records = ops.iter().filter_map(|op| match op {
+        KvOp::AppendLog(r) => Some(&**r),
+        _ => None,
+    });
+    let logs = log::encode(records, Some(tenant))?;
+    if ops.len() + usize::from(bump) <= 1 && logs.is_empty() {
         // One writing statement is atomic by itself; the tenant check, if any, only reads.
         let mut conn = pool.acquire().await.map_err(db_err)?;
-        return apply_all(&mut conn, tenant, ops, bump, &now).await;
+        return apply_all(&mut conn, tenant, ops, bump, &now, &logs).await;
     }
     let mut tx = pool.begin().await.map_err(db_err)?;
-    apply_all(&mut tx, tenant, ops, bump, &now).await?;
+    apply_all(&mut tx, tenant, ops, bump, &now, &logs).await?;
     tx.commit().await.map_err(db_err)
 }
 
+/// Applies the ops in order, then the bump, then appends the log records (`logs`, the encoded
+/// `AppendLog` ops): appending is independent of the other ops, so it comes last, after every
+/// precondition held, which also keeps the lock order tenant row → log counter.
 async fn apply_all(
     conn: &mut PgConnection,
     tenant: Uuid,
     ops: &[KvOp],
     bump: bool,
     now: &str,
+    logs: &EncodedBatch<'_>,
 ) -> Result<(), StoreError> {
     let mut tenant_known = false;
     for op in ops {
@@ -227,7 +230,7 @@ async fn apply_all(
     if !tenant_known && !tenant_exists(conn, tenant).await? {
         return Err(tenant_not_found(tenant));
     }
-    Ok(())
+    log::insert(conn, logs).await
 }
 
 async fn tenant_exists(conn: &mut PgConnection, tenant: Uuid) -> Result<bool, StoreError> {
@@ -315,6 +318,8 @@ async fn apply_op(
                 .map_err(db_err)?;
             Ok(false)
         }
+        // Applied by `apply_all`, after every other op.
+        KvOp::AppendLog(_) => Ok(false),
     }
 }
 

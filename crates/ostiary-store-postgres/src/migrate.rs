@@ -5,8 +5,11 @@ use ostiary_store::{SchemaState, StoreError};
 use sqlx::{PgConnection, PgPool, Row};
 
 /// Every migration, ascending; the files are numbered like their versions.
-pub(crate) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_initial.sql")), (2, include_str!("../migrations/0002_kv.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_kv.sql")),
+    (3, include_str!("../migrations/0003_logs.sql")),
+];
 
 /// Key of the transaction-scoped advisory lock that serialises migrators ("ostiary").
 const MIGRATION_LOCK: i64 = 0x006f_7374_6961_7279;

@@ -2,6 +2,7 @@
 
 use crate::codec::{has_nul, parse_ts, ts};
 use crate::error::{db_err, is_foreign_key_violation};
+use crate::log;
 use crate::write::{apply, bump_version};
 use ostiary_model::{StoredSigningKey, Tenant, TenantId};
 use ostiary_store::{ChangeSet, StoreError};
@@ -30,6 +31,7 @@ pub(crate) async fn create_tenant(
 ) -> Result<(), StoreError> {
     let id = tenant.id.as_uuid();
     let domain_lower = tenant.initial_domain.to_lowercase();
+    let audit = log::encode(&initial.audit, Some(id))?;
     let mut tx = pool.begin().await.map_err(db_err)?;
     let r = sqlx::query(
         "INSERT INTO tenants (id, display_name, initial_domain, initial_domain_lower, created_at, version) \
@@ -59,6 +61,7 @@ pub(crate) async fn create_tenant(
     for key in keys {
         upsert_key(&mut tx, id, key).await?;
     }
+    log::insert(&mut tx, &audit).await?;
     tx.commit().await.map_err(db_err)
 }
 
@@ -99,9 +102,13 @@ pub(crate) async fn tenant_version(pool: &PgPool, tenant: TenantId) -> Result<i6
 
 pub(crate) async fn commit(pool: &PgPool, tenant: TenantId, changes: &ChangeSet) -> Result<(), StoreError> {
     let id = tenant.as_uuid();
+    let audit = log::encode(&changes.audit, Some(id))?;
     let mut tx = pool.begin().await.map_err(db_err)?;
     bump_version(&mut tx, id).await?;
     apply(&mut tx, id, changes).await?;
+    // Last: a change that fails leaves no record, and the log counter stays locked only
+    // until the imminent commit.
+    log::insert(&mut tx, &audit).await?;
     tx.commit().await.map_err(db_err)
 }
 

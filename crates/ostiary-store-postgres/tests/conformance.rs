@@ -68,44 +68,71 @@ async fn schema_states_and_newer_database() {
     with_database(|url| async move {
         let store = PostgresStore::connect(&url).await.unwrap();
         assert_eq!(store.schema_state().await.unwrap(), SchemaState::Empty);
-        assert_eq!(store.migrate().await.unwrap(), vec![1, 2]);
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(2));
+        assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(3));
         assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
 
         // Another binary migrated further: pretend with a fake row.
         let mut conn = PgConnection::connect(&url).await.unwrap();
-        sqlx::query("INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES (3, 'x')")
+        sqlx::query("INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES (4, 'x')")
             .execute(&mut conn)
             .await
             .unwrap();
         conn.close().await.unwrap();
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 3, binary: 2 });
-        assert_eq!(store.migrate().await, Err(StoreError::SchemaMismatch { db: 3, binary: 2 }));
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 3, binary: 2 });
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 4, binary: 3 });
+        assert_eq!(store.migrate().await, Err(StoreError::SchemaMismatch { db: 4, binary: 3 }));
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 4, binary: 3 });
         store.close().await;
     })
     .await;
 }
 
-/// A database left at version 1 by an older binary: reported as older, upgraded in place,
-/// and its data keeps working with the new tables.
-#[tokio::test]
-async fn older_database_is_migrated() {
-    with_database(|url| async move {
-        let mut conn = PgConnection::connect(&url).await.unwrap();
-        // Exactly what the version-1 binary did.
-        sqlx::raw_sql(include_str!("../migrations/0001_initial.sql")).execute(&mut conn).await.unwrap();
-        sqlx::raw_sql(
-            "CREATE TABLE ostiary_schema_migrations (version bigint NOT NULL PRIMARY KEY, applied_at text NOT NULL); \
-             INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES (1, '2024-01-01T00:00:00Z');",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        conn.close().await.unwrap();
+/// Creates the schema exactly as the binary of schema version `version` left it.
+async fn database_at_version(url: &str, version: i64) {
+    let mut conn = PgConnection::connect(url).await.unwrap();
+    let files = [include_str!("../migrations/0001_initial.sql"), include_str!("../migrations/0002_kv.sql")];
+    sqlx::raw_sql(
+        "CREATE TABLE ostiary_schema_migrations (version bigint NOT NULL PRIMARY KEY, applied_at text NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for (v, sql) in (1..=version).zip(files) {
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        sqlx::query("INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES ($1, '2024-01-01T00:00:00Z')")
+            .bind(v)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+}
 
+fn log_record(tenant: ostiary_model::TenantId) -> ostiary_store::NewLogRecord {
+    ostiary_store::NewLogRecord {
+        tenant,
+        kind: ostiary_store::LogKind::Audit,
+        id: uuid::Uuid::new_v4(),
+        time: time::OffsetDateTime::UNIX_EPOCH,
+        principal_id: None,
+        principal_name: Some("Admin@Old.Ostiary.Test".into()),
+        app_id: None,
+        correlation_id: None,
+        status: 0,
+        category: "UserManagement".into(),
+        activity: "Update tenant".into(),
+        doc: serde_json::json!({ "upgraded": true }),
+    }
+}
+
+/// A database left at `version` (1 or 2) by an older binary: reported as older, refused by the
+/// operations of later versions, upgraded in place, and its data keeps working with the new
+/// tables.
+async fn older_database_is_migrated(version: i64) {
+    with_database(move |url| async move {
+        database_at_version(&url, version).await;
         let store = PostgresStore::connect(&url).await.unwrap();
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Older { db: 1, binary: 2 });
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Older { db: version, binary: 3 });
         let tenant = ostiary_model::Tenant {
             id: ostiary_model::TenantId::from_uuid(uuid::Uuid::new_v4()),
             display_name: "Old".into(),
@@ -114,12 +141,6 @@ async fn older_database_is_migrated() {
         };
         store.create_tenant(&tenant, &ChangeSet::new(), &[]).await.unwrap();
         let now = time::OffsetDateTime::UNIX_EPOCH;
-        assert!(store.kv_get(tenant.id, "k", "k", now).await.is_err(), "no kv table before migrating");
-
-        assert_eq!(store.migrate().await.unwrap(), vec![2]);
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(2));
-        assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
-        assert_eq!(store.get_tenant(tenant.id).await.unwrap(), Some(tenant.clone()), "data survives");
         let entry = ostiary_store::KvEntry {
             kind: "settings".into(),
             key: "tenant".into(),
@@ -129,11 +150,45 @@ async fn older_database_is_migrated() {
             user_id: None,
             family_id: None,
         };
-        store.kv_apply(tenant.id, &[ostiary_store::KvOp::Insert(entry.clone())], true, now).await.unwrap();
+        if version < 2 {
+            assert!(store.kv_get(tenant.id, "k", "k", now).await.is_err(), "no kv table before migrating");
+        } else {
+            store.kv_apply(tenant.id, &[ostiary_store::KvOp::Insert(entry.clone())], false, now).await.unwrap();
+        }
+        assert!(store.last_log_seq().await.is_err(), "no log tables before migrating");
+        assert!(store.append_logs(&[log_record(tenant.id)]).await.is_err());
+
+        let expected: Vec<i64> = (version + 1..=3).collect();
+        assert_eq!(store.migrate().await.unwrap(), expected);
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(3));
+        assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
+        assert_eq!(store.get_tenant(tenant.id).await.unwrap(), Some(tenant.clone()), "data survives");
+        let ops = [
+            ostiary_store::KvOp::Delete { kind: "settings".into(), key: "tenant".into() },
+            ostiary_store::KvOp::Insert(entry.clone()),
+            ostiary_store::KvOp::AppendLog(Box::new(log_record(tenant.id))),
+        ];
+        store.kv_apply(tenant.id, &ops, true, now).await.unwrap();
         assert_eq!(store.kv_get(tenant.id, "settings", "tenant", now).await.unwrap(), Some(entry));
+        assert_eq!(store.last_log_seq().await.unwrap(), 1, "the log sequence starts at 1");
+        let q = ostiary_store::LogQuery::new(ostiary_store::LogKind::Audit);
+        let logs = store.query_logs(tenant.id, &q).await.unwrap();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0].seq, 1);
+        assert_eq!(logs[0].record.principal_name.as_deref(), Some("admin@old.ostiary.test"));
         store.close().await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn version_1_database_is_migrated() {
+    older_database_is_migrated(1).await;
+}
+
+#[tokio::test]
+async fn version_2_database_is_migrated() {
+    older_database_is_migrated(2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -152,8 +207,8 @@ async fn concurrent_migrators_apply_each_migration_once() {
             applied.extend(t.await.unwrap().unwrap());
         }
         applied.sort_unstable();
-        assert_eq!(applied, vec![1, 2], "each migration applied exactly once");
-        assert_eq!(stores[0].schema_state().await.unwrap(), SchemaState::Current(2));
+        assert_eq!(applied, vec![1, 2, 3], "each migration applied exactly once");
+        assert_eq!(stores[0].schema_state().await.unwrap(), SchemaState::Current(3));
         for s in &stores {
             s.close().await;
         }

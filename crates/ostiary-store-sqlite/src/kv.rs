@@ -8,6 +8,7 @@
 
 use crate::codec::{id_text, object_id, parse_ts, ts};
 use crate::error::db_err;
+use crate::log::{self, EncodedRecord, json_has_nul};
 use crate::write::bump_version;
 use ostiary_model::TenantId;
 use ostiary_store::{KvEntry, KvOp, KvSelect, StoreError};
@@ -66,15 +67,6 @@ fn has_nul(s: &str) -> bool {
     s.contains('\0')
 }
 
-fn json_has_nul(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::String(s) => has_nul(s),
-        serde_json::Value::Array(items) => items.iter().any(json_has_nul),
-        serde_json::Value::Object(map) => map.iter().any(|(k, v)| has_nul(k) || json_has_nul(v)),
-        _ => false,
-    }
-}
-
 /// NUL cannot be stored by the PostgreSQL backend (text and jsonb); both backends reject it
 /// the same way so that callers see one behaviour.
 fn check_nul(ops: &[KvOp]) -> Result<(), StoreError> {
@@ -85,6 +77,8 @@ fn check_nul(ops: &[KvOp]) -> Result<(), StoreError> {
         KvOp::Delete { kind, key } => has_nul(kind) || has_nul(key),
         KvOp::DeleteByUser { kinds, .. } => kinds.iter().any(|k| has_nul(k)),
         KvOp::DeleteByFamily { kind, family_id } => has_nul(kind) || has_nul(family_id),
+        // Checked (with the same error kind) when the records are encoded.
+        KvOp::AppendLog(_) => false,
     });
     if bad {
         return Err(StoreError::InvalidQuery("kv kinds, keys, family ids and documents cannot contain NUL".into()));
@@ -189,25 +183,33 @@ pub(crate) async fn kv_apply(
     check_nul(ops)?;
     let tenant = id_text(tenant.as_uuid());
     let now = ts(now)?;
-    if ops.len() + usize::from(bump) <= 1 {
+    let records = ops.iter().filter_map(|op| match op {
+        KvOp::AppendLog(r) => Some(&**r),
+        _ => None,
+    });
+    let logs = log::encode(records, Some(&tenant))?;
+    if ops.len() + usize::from(bump) <= 1 && logs.is_empty() {
         // One writing statement is atomic by itself; the tenant check, if any, only reads.
         let mut conn = pool.acquire().await.map_err(db_err)?;
-        return apply_all(&mut conn, &tenant, ops, bump, &now).await;
+        return apply_all(&mut conn, &tenant, ops, bump, &now, &logs).await;
     }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    apply_all(&mut tx, &tenant, ops, bump, &now).await?;
+    apply_all(&mut tx, &tenant, ops, bump, &now, &logs).await?;
     tx.commit().await.map_err(db_err)
 }
 
-/// Applies the ops in order, then the bump. The tenant is not looked up up front: a changed
-/// row proves it exists (kv rows are only ever inserted for existing tenants), so only a
-/// failed precondition or a batch without successful writes costs an extra lookup.
+/// Applies the ops in order, then the bump, then appends the log records (`logs`, the
+/// encoded `AppendLog` ops: appending is independent of the other ops, so it comes last,
+/// after every precondition held). The tenant is not looked up up front: a changed row proves
+/// it exists (kv rows are only ever inserted for existing tenants), so only a failed
+/// precondition or a batch without successful writes costs an extra lookup.
 async fn apply_all(
     conn: &mut SqliteConnection,
     tenant: &str,
     ops: &[KvOp],
     bump: bool,
     now: &str,
+    logs: &[EncodedRecord],
 ) -> Result<(), StoreError> {
     let mut tenant_known = false;
     for op in ops {
@@ -228,7 +230,7 @@ async fn apply_all(
     if !tenant_known && !tenant_exists(conn, tenant).await? {
         return Err(tenant_not_found(tenant));
     }
-    Ok(())
+    log::insert(conn, logs).await
 }
 
 async fn tenant_exists(conn: &mut SqliteConnection, tenant: &str) -> Result<bool, StoreError> {
@@ -241,7 +243,8 @@ async fn tenant_exists(conn: &mut SqliteConnection, tenant: &str) -> Result<bool
 }
 
 /// Applies one op; `Ok(true)` if an `Insert` or `Update` changed its row, `Ok(false)` if its
-/// precondition failed (and always for deletes, which never fail).
+/// precondition failed (and always for deletes, which never fail, and for `AppendLog`, which
+/// `apply_all` applies at the end).
 async fn apply_op(conn: &mut SqliteConnection, tenant: &str, op: &KvOp, now: &str) -> Result<bool, StoreError> {
     match op {
         KvOp::Insert(e) => {
@@ -303,6 +306,7 @@ async fn apply_op(conn: &mut SqliteConnection, tenant: &str, op: &KvOp, now: &st
                 .map_err(db_err)?;
             Ok(false)
         }
+        KvOp::AppendLog(_) => Ok(false),
     }
 }
 

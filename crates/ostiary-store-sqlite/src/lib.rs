@@ -7,6 +7,7 @@
 mod codec;
 mod error;
 mod kv;
+mod log;
 mod migrate;
 mod read;
 mod sql;
@@ -17,7 +18,8 @@ use async_trait::async_trait;
 use error::db_err;
 use ostiary_model::{AppRoleAssignment, DirectoryObject, ObjectId, ObjectKind, StoredSigningKey, Tenant, TenantId};
 use ostiary_store::{
-    AssignmentsBy, ChangeSet, KvEntry, KvOp, KvSelect, ListQuery, Page, Relation, SchemaState, Store, StoreError,
+    AssignmentsBy, ChangeSet, KvEntry, KvOp, KvSelect, ListQuery, LogKind, LogQuery, LogRecord, NewLogRecord, Page,
+    Relation, SchemaState, Store, StoreError,
 };
 use read::Source;
 use sqlx::SqlitePool;
@@ -236,6 +238,41 @@ impl Store for SqliteStore {
     async fn kv_purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<u64, StoreError> {
         let _writer = self.write_lock.lock().await;
         kv::kv_purge_expired(&self.pool, now, limit).await
+    }
+
+    async fn append_logs(&self, records: &[NewLogRecord]) -> Result<(), StoreError> {
+        let records = log::encode(records, None)?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let _writer = self.write_lock.lock().await;
+        log::append(&self.pool, &records).await
+    }
+
+    async fn query_logs(&self, tenant: TenantId, q: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
+        log::query_logs(&self.pool, tenant, q).await
+    }
+
+    async fn logs_after(&self, after: i64, limit: u32) -> Result<Vec<LogRecord>, StoreError> {
+        log::logs_after(&self.pool, after, limit).await
+    }
+
+    async fn last_log_seq(&self) -> Result<i64, StoreError> {
+        log::last_log_seq(&self.pool).await
+    }
+
+    async fn purge_logs(&self, kind: LogKind, before: OffsetDateTime, limit: u32) -> Result<u64, StoreError> {
+        let _writer = self.write_lock.lock().await;
+        log::purge_logs(&self.pool, kind, before, limit).await
+    }
+
+    async fn export_cursor(&self, sink: &str) -> Result<Option<i64>, StoreError> {
+        log::export_cursor(&self.pool, sink).await
+    }
+
+    async fn set_export_cursor(&self, sink: &str, seq: i64) -> Result<(), StoreError> {
+        let _writer = self.write_lock.lock().await;
+        log::set_export_cursor(&self.pool, sink, seq).await
     }
 
     async fn record_assertion_jti(

@@ -5,8 +5,11 @@ use ostiary_store::{SchemaState, StoreError};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 /// Every migration, ascending; the files are numbered like their versions.
-pub(crate) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_initial.sql")), (2, include_str!("../migrations/0002_kv.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_kv.sql")),
+    (3, include_str!("../migrations/0003_logs.sql")),
+];
 
 /// The schema version this binary expects.
 pub(crate) fn binary_version() -> i64 {

@@ -2,6 +2,7 @@
 
 use crate::codec::{id_text, parse_ts, parse_uuid, ts};
 use crate::error::{db_err, is_unique_violation};
+use crate::log;
 use crate::write::{apply, bump_version};
 use ostiary_model::{StoredSigningKey, Tenant, TenantId};
 use ostiary_store::{ChangeSet, StoreError};
@@ -34,6 +35,7 @@ pub(crate) async fn create_tenant(
 ) -> Result<(), StoreError> {
     let id = id_text(tenant.id.as_uuid());
     let domain_lower = tenant.initial_domain.to_lowercase();
+    let audit = log::encode(&initial.audit, Some(&id))?;
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     if exists(&mut tx, "SELECT 1 FROM tenants WHERE id = ?", &id).await? {
         return Err(StoreError::Conflict { key: "tenant".into() });
@@ -60,6 +62,7 @@ pub(crate) async fn create_tenant(
     for key in keys {
         upsert_key(&mut tx, &id, key).await?;
     }
+    log::insert(&mut tx, &audit).await?;
     tx.commit().await.map_err(db_err)
 }
 
@@ -97,9 +100,12 @@ pub(crate) async fn tenant_version(pool: &SqlitePool, tenant: TenantId) -> Resul
 
 pub(crate) async fn commit(pool: &SqlitePool, tenant: TenantId, changes: &ChangeSet) -> Result<(), StoreError> {
     let id = id_text(tenant.as_uuid());
+    let audit = log::encode(&changes.audit, Some(&id))?;
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     bump_version(&mut tx, &id).await?;
     apply(&mut tx, &id, changes).await?;
+    // Last: a change that fails leaves no record (the transaction rolls back either way).
+    log::insert(&mut tx, &audit).await?;
     tx.commit().await.map_err(db_err)
 }
 

@@ -1,5 +1,6 @@
 //! The write model: a `ChangeSet` is applied atomically by `Store::commit`.
 
+use crate::log::NewLogRecord;
 use ostiary_model::{AppRoleAssignment, DirectoryObject, ObjectId};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +28,9 @@ pub enum Change {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChangeSet {
     pub changes: Vec<Change>,
+    /// Audit records describing the changes; committed in the same transaction, so there is
+    /// no change without its record (and no record of a change that rolled back).
+    pub audit: Vec<NewLogRecord>,
 }
 
 impl ChangeSet {
@@ -34,7 +38,7 @@ impl ChangeSet {
         ChangeSet::default()
     }
     pub fn one(change: Change) -> Self {
-        ChangeSet { changes: vec![change] }
+        ChangeSet { changes: vec![change], audit: Vec::new() }
     }
     pub fn push(&mut self, change: Change) -> &mut Self {
         self.changes.push(change);

@@ -39,6 +39,9 @@ pub enum KvOp {
     DeleteByUser { kinds: Vec<String>, user_id: ObjectId },
     /// Deletes every entry of the kind in the family.
     DeleteByFamily { kind: String, family_id: String },
+    /// Appends a log record (its tenant must be the batch's tenant) in the same transaction,
+    /// so audited settings and grant changes cannot commit without their record.
+    AppendLog(Box<crate::log::NewLogRecord>),
 }
 
 /// Which entries `kv_list` returns (at most `limit`, ordered by key).

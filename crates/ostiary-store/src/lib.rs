@@ -11,12 +11,14 @@ pub mod conformance;
 pub mod error;
 pub mod filter;
 pub mod kv;
+pub mod log;
 pub mod query;
 
 pub use change::{Change, ChangeSet};
 pub use error::StoreError;
 pub use filter::{FieldType, Filter, LikeKind, Operand, Value};
 pub use kv::{KvEntry, KvOp, KvSelect};
+pub use log::{LogKind, LogQuery, LogRecord, NewLogRecord, StatusMatch};
 pub use query::{AssignmentsBy, ListQuery, Page, Relation, SortKey};
 
 use async_trait::async_trait;
@@ -99,7 +101,8 @@ pub trait Store: Send + Sync + 'static {
         tenant: TenantId,
         by: AssignmentsBy,
     ) -> Result<Vec<AppRoleAssignment>, StoreError>;
-    /// Applies every change atomically or none; bumps the tenant version.
+    /// Applies every change atomically or none, appending `changes.audit` in the same
+    /// transaction; bumps the tenant version.
     async fn commit(&self, tenant: TenantId, changes: &ChangeSet) -> Result<(), StoreError>;
 
     // --- signing keys -------------------------------------------------------------------
@@ -139,6 +142,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Deletes up to `limit` entries (any tenant) that expired before `now`; returns how many.
     async fn kv_purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<u64, StoreError>;
+
+    // --- sign-in and audit logs (see `log`) ------------------------------------------------
+    /// Appends records (any tenants) in one transaction, in slice order. Directory audits
+    /// normally ride along with their change (`ChangeSet::audit`, `KvOp::AppendLog`); this is
+    /// for sign-in batches and for events with no other write.
+    async fn append_logs(&self, records: &[NewLogRecord]) -> Result<(), StoreError>;
+    /// The tenant's records matching `q`, newest first, at most `q.limit`.
+    async fn query_logs(&self, tenant: TenantId, q: &LogQuery) -> Result<Vec<LogRecord>, StoreError>;
+    /// Records of any tenant with `seq > after`, ascending, at most `limit` (≤ 10000): the
+    /// exporters' feed.
+    async fn logs_after(&self, after: i64, limit: u32) -> Result<Vec<LogRecord>, StoreError>;
+    /// The highest `seq` ever assigned (0 when none).
+    async fn last_log_seq(&self) -> Result<i64, StoreError>;
+    /// Deletes up to `limit` records of `kind` (any tenant) older than `before`; returns how many.
+    async fn purge_logs(&self, kind: LogKind, before: OffsetDateTime, limit: u32) -> Result<u64, StoreError>;
+    /// An exporter's persisted cursor (the last `seq` it delivered), if it has one.
+    async fn export_cursor(&self, sink: &str) -> Result<Option<i64>, StoreError>;
+    /// Sets (inserts or replaces) an exporter's cursor.
+    async fn set_export_cursor(&self, sink: &str, seq: i64) -> Result<(), StoreError>;
 
     // --- replay protection ----------------------------------------------------------------
     /// Records a client-assertion `jti`; `Ok(true)` the first time, `Ok(false)` on replay.

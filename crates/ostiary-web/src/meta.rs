@@ -1,8 +1,9 @@
 //! Per-request metadata: a request id we generate, the client's `client-request-id` (echoed
-//! back, and used as the correlation id as Entra does), and security headers on every reply.
+//! back, and used as the correlation id as Entra does), the client's address and user agent
+//! (for sign-in and audit records), and security headers on every reply.
 
 use crate::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -13,6 +14,40 @@ pub struct RequestMeta {
     /// The client's `client-request-id` when it is a sane token, else our request id.
     pub correlation_id: String,
     pub client_request_id: Option<String>,
+    /// The client's address: the TCP peer, or the first `X-Forwarded-For` hop when the peer is
+    /// a trusted proxy (loopback), or when there is no peer (in-process tests).
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    /// The request's context for sign-in and audit records.
+    pub fn context(&self) -> ostiary_core::logs::RequestContext {
+        ostiary_core::logs::RequestContext {
+            ip: Some(self.ip.clone()),
+            user_agent: self.user_agent.clone(),
+            correlation_id: self.correlation_id.clone(),
+        }
+    }
+}
+
+/// The client address for `req` (see `RequestMeta::ip`).
+fn client_ip(req: &Request) -> String {
+    let peer = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let forwarded = || {
+        req.headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
+            .map(str::to_string)
+    };
+    match peer {
+        Some(ip) if !ip.is_loopback() => ip.to_string(),
+        Some(ip) => forwarded().unwrap_or_else(|| ip.to_string()),
+        None => forwarded().unwrap_or_else(|| "local".into()),
+    }
 }
 
 fn sane(v: &str) -> bool {
@@ -23,7 +58,14 @@ pub async fn request_meta(State(state): State<AppState>, mut req: Request, next:
     let request_id = state.core.new_uuid().to_string();
     let client_request_id =
         req.headers().get("client-request-id").and_then(|v| v.to_str().ok()).filter(|v| sane(v)).map(str::to_string);
+    let user_agent = req
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(512).collect::<String>());
     let meta = RequestMeta {
+        ip: client_ip(&req),
+        user_agent,
         correlation_id: client_request_id.clone().unwrap_or_else(|| request_id.clone()),
         request_id: request_id.clone(),
         client_request_id: client_request_id.clone(),

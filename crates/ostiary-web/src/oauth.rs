@@ -127,7 +127,10 @@ pub async fn token(
         Err(e) => return fail(e),
     };
     let mut audit = TokenAudit::default();
-    match core.token(&tenant, &req, &mut audit).await {
+    let started = std::time::Instant::now();
+    let result = core.token(&tenant, &req, &mut audit).await;
+    core.record_token_request(&req.grant_type, &audit, result.as_ref(), meta.context(), started.elapsed()).await;
+    match result {
         Ok(t) => {
             let mut body = json!({
                 "token_type": t.token_type,

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ostiary_core::Core;
 use ostiary_core::flow::Next;
+use ostiary_core::logs::{SignInEvent, SignInKind};
 use ostiary_core::signin::{PendingFlow, SignInError, secret_key};
 use ostiary_model::TenantId;
 use ostiary_oauth::{AuthorizeError, AuthorizeRequest, OAuthError, Platform, RegisteredRedirects, ResponseMode};
@@ -213,17 +214,6 @@ async fn current_session(
 ) -> Option<ostiary_core::signin::Session> {
     let c = cookie(headers, &session_cookie_name(tenant))?;
     core.session(tenant, &c, app).await.ok().flatten()
-}
-
-fn client_ip(headers: &HeaderMap) -> String {
-    // Behind a trusted proxy the deployment should set X-Forwarded-For; loopback otherwise.
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty() && s.len() < 64)
-        .unwrap_or_else(|| "local".into())
 }
 
 /// `GET|POST /{tenant}/oauth2/v2.0/authorize`.
@@ -534,7 +524,30 @@ pub async fn login(
             Some("Enter your username and password."),
         );
     }
-    let user = match core.password_sign_in(tenant, &username, &password, &client_ip(&headers)).await {
+    let mut event = SignInEvent::new(tenant, SignInKind::Interactive, meta.context());
+    event.user_principal_name = Some(username.clone());
+    event.auth_method = Some("Password");
+    event.protocol = Some("authorizationCode");
+    if let Ok(state) = core.tenant_state(tenant).await
+        && let Some(client) = state.clients.get(&flow.client_id)
+    {
+        event.app_id = Some(flow.client_id.to_string());
+        event.app_display_name = Some(client.app.display_name.clone());
+    }
+    let result = core.password_sign_in(tenant, &username, &password, &meta.ip).await;
+    match &result {
+        Ok(u) => {
+            event.user_id = Some(u.id);
+            event.user_principal_name = Some(u.user_principal_name.clone());
+            event.user_display_name = Some(u.display_name.clone());
+        }
+        Err(e) => {
+            event.error_code = e.aadsts();
+            event.failure_reason = Some(e.to_string());
+        }
+    }
+    core.record_sign_in(event).await;
+    let user = match result {
         Ok(u) => u,
         Err(e @ (SignInError::InvalidCredentials | SignInError::Locked | SignInError::Disabled)) => {
             tracing::info!(tenant = %tenant, code = e.aadsts(), "interactive sign-in refused");
@@ -647,7 +660,7 @@ pub async fn consent(
     }
     let values: Vec<String> = items.iter().map(|i| i.value.clone()).collect();
     let for_org = field(&fields, "admin_consent") == Some("true") && can_consent_for_org;
-    if let Err(e) = core.record_consent(tenant, &flow, &values, for_org).await {
+    if let Err(e) = core.record_consent(tenant, &flow, &values, for_org, meta.context()).await {
         return page.error_page(StatusCode::SERVICE_UNAVAILABLE, "The service is temporarily unavailable.", &e);
     }
     // Consent given: `prompt=consent` is satisfied.
@@ -700,7 +713,7 @@ pub async fn change_password(
     if field(&fields, "confirm_password") != Some(new.as_str()) {
         return render(&page, Some("The passwords don't match."));
     }
-    match core.change_own_password(tenant, user_id, &current, &new).await {
+    match core.change_own_password(tenant, user_id, &current, &new, meta.context()).await {
         Ok(()) => {}
         Err(msg) => return render(&page, Some(&msg)),
     }
@@ -1066,7 +1079,13 @@ pub async fn my_password(
         return render(Some("The passwords don't match."), false);
     }
     match core
-        .change_own_password(tenant, session.user_id, field(&fields, "current_password").unwrap_or_default(), &new)
+        .change_own_password(
+            tenant,
+            session.user_id,
+            field(&fields, "current_password").unwrap_or_default(),
+            &new,
+            meta.context(),
+        )
         .await
     {
         Ok(()) => render(None, true),

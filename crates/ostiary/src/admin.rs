@@ -1,12 +1,14 @@
-//! Admin CLI subcommands (`ostiary login|users|groups|apps`): administer a running server
-//! through its Graph-shaped admin API with `ostiary-client`.
+//! Admin CLI subcommands (`ostiary login|users|groups|apps|logs`): administer a running server
+//! through its Graph-shaped admin API with `ostiary-client`. `logs` lives in
+//! [`crate::logs_cli`] and shares this module's profile, errors and output helpers.
 //!
 //! Security: secrets are never taken from argv. `login` reads the client secret from stdin or
 //! from the bootstrap credentials file and stores it in a profile file created with mode 0600
 //! (directory 0700). Generated passwords and new client secrets are printed once on stdout and
 //! never logged.
 //!
-//! Exit codes: 0 success, 1 server/API error, 2 usage or configuration error.
+//! Exit codes: 0 success, 1 server/API error, 2 usage or configuration error. `apps expiring`
+//! exits 0 whether or not any credential expires (it is a report, not a check).
 
 use base64::Engine as _;
 use ostiary_api_types::{
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 // ==================================================================== command line
@@ -51,6 +54,11 @@ pub enum AdminCommand {
     Apps {
         #[command(subcommand)]
         cmd: AppsCmd,
+    },
+    /// Read and follow the sign-in and directory audit logs.
+    Logs {
+        #[command(subcommand)]
+        cmd: crate::logs_cli::LogsCmd,
     },
 }
 
@@ -287,13 +295,20 @@ pub enum AppsCmd {
         #[arg(long, value_name = "VALUE")]
         role: String,
     },
+    /// List client secrets and certificates of every application that expire within a window
+    /// or have already expired (expired first). Exits 0 whether or not any are found.
+    Expiring {
+        /// The window from now: `Nd` (days) or `Nh` (hours).
+        #[arg(long, value_name = "Nd|Nh", default_value = "30d", value_parser = parse_window)]
+        within: time::Duration,
+    },
 }
 
 // ==================================================================== errors and output
 
 /// Why a command failed; decides the exit code.
 #[derive(Debug)]
-enum CliError {
+pub(crate) enum CliError {
     /// Bad input or local configuration (exit 2).
     Usage(String),
     /// The server refused or could not be reached (exit 1).
@@ -309,14 +324,14 @@ impl From<ClientError> for CliError {
     }
 }
 
-type CliResult<T = ()> = Result<T, CliError>;
+pub(crate) type CliResult<T = ()> = Result<T, CliError>;
 
-fn usage(msg: impl Into<String>) -> CliError {
+pub(crate) fn usage(msg: impl Into<String>) -> CliError {
     CliError::Usage(msg.into())
 }
 
 /// Writes to stdout, ignoring errors such as a closed pipe.
-fn out(text: &str) {
+pub(crate) fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     if !text.ends_with('\n') {
@@ -325,7 +340,7 @@ fn out(text: &str) {
     let _ = stdout.flush();
 }
 
-fn print_json<T: Serialize + ?Sized>(value: &T) -> CliResult {
+pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> CliResult {
     let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Api(ClientError::Decode(e.to_string())))?;
     out(&text);
     Ok(())
@@ -333,7 +348,7 @@ fn print_json<T: Serialize + ?Sized>(value: &T) -> CliResult {
 
 /// Renders rows under headers with columns padded to their widest cell; the last column is not
 /// padded.
-fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -366,7 +381,7 @@ fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     text
 }
 
-fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     out(&render_table(headers, rows));
 }
 
@@ -498,7 +513,7 @@ fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new().write(true).create_new(true).open(path)
 }
 
-async fn connect() -> CliResult<AdminClient> {
+pub(crate) async fn connect() -> CliResult<AdminClient> {
     let profile = load_profile()?;
     Ok(AdminClient::connect(profile.client_config()).await?)
 }
@@ -641,6 +656,30 @@ fn rfc3339_days_from_now(days: u32) -> CliResult<String> {
         .map_err(|e| usage(format!("cannot format the expiry: {e}")))
 }
 
+/// `--within` of `apps expiring`: `Nd` (days) or `Nh` (hours), N from 0 to 36500 days.
+fn parse_window(s: &str) -> Result<time::Duration, String> {
+    let bad = || format!("`{s}` is not a window such as 30d or 12h");
+    let t = s.trim();
+    let Some(unit) = t.chars().last() else {
+        return Err(bad());
+    };
+    let n = t.get(..t.len() - unit.len_utf8()).unwrap_or_default();
+    let n: i64 = if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+        n.parse().map_err(|_| bad())?
+    } else {
+        return Err(bad());
+    };
+    let d = match unit {
+        'd' | 'D' => time::Duration::days(n.min(36_501)),
+        'h' | 'H' => time::Duration::hours(n.min(36_501 * 24)),
+        _ => return Err(bad()),
+    };
+    if d > time::Duration::days(36_500) {
+        return Err(format!("`{s}` is longer than 36500 days"));
+    }
+    Ok(d)
+}
+
 // ==================================================================== entry point
 
 /// Runs an admin command and returns the process exit code (0 success, 1 server/API error,
@@ -651,6 +690,7 @@ pub async fn run(cmd: AdminCommand, output: OutputFormat) -> ExitCode {
         AdminCommand::Users { cmd } => users(cmd, output).await,
         AdminCommand::Groups { cmd } => groups(cmd, output).await,
         AdminCommand::Apps { cmd } => apps(cmd, output).await,
+        AdminCommand::Logs { cmd } => crate::logs_cli::run(cmd, output).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -1195,6 +1235,7 @@ async fn apps(cmd: AppsCmd, output: OutputFormat) -> CliResult {
                 }
             }
         }
+        AppsCmd::Expiring { within } => apps_expiring(&client, within, output).await?,
         AppsCmd::GrantRole { client: client_id, resource, role } => {
             let client_sp = resolve_sp(&client, client_id, "client").await?;
             let resource_sp = resolve_sp(&client, resource, "resource").await?;
@@ -1217,6 +1258,126 @@ async fn apps(cmd: AppsCmd, output: OutputFormat) -> CliResult {
                     assignment.id
                 )),
             }
+        }
+    }
+    Ok(())
+}
+
+// ==================================================================== apps expiring
+
+/// One credential in the `apps expiring` report (JSON shape of `--output json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExpiringCredential {
+    app_display_name: Option<String>,
+    app_id: Uuid,
+    /// `secret` or `certificate`.
+    credential_type: &'static str,
+    key_id: Option<Uuid>,
+    display_name: Option<String>,
+    end_date_time: String,
+    /// Whole days from now to `end_date_time`, rounded down: negative once expired, 0 within
+    /// the last day.
+    days_left: i64,
+    expired: bool,
+    #[serde(skip)]
+    end: time::OffsetDateTime,
+}
+
+/// The credentials of `apps` that end at or before `now + within`, earliest (so the expired
+/// ones) first. Credentials without a readable `endDateTime` are returned in the second list.
+fn expiring_credentials(
+    apps: &[Application],
+    now: time::OffsetDateTime,
+    within: time::Duration,
+) -> (Vec<ExpiringCredential>, Vec<String>) {
+    let limit = now + within;
+    let mut found = Vec::new();
+    let mut unreadable = Vec::new();
+    let secrets = apps.iter().flat_map(|a| {
+        a.password_credentials.iter().map(move |c| (a, "secret", c.key_id, &c.display_name, &c.end_date_time))
+    });
+    let certs = apps.iter().flat_map(|a| {
+        a.key_credentials.iter().map(move |c| (a, "certificate", c.key_id, &c.display_name, &c.end_date_time))
+    });
+    for (app, kind, key_id, display_name, end) in secrets.chain(certs) {
+        let parsed = end.as_deref().and_then(|e| time::OffsetDateTime::parse(e, &Rfc3339).ok());
+        let Some(end_time) = parsed else {
+            unreadable.push(format!(
+                "{kind} {} of application {} has no valid endDateTime ({})",
+                key_id.map(|k| k.to_string()).unwrap_or_default(),
+                app.app_id,
+                end.as_deref().unwrap_or("none")
+            ));
+            continue;
+        };
+        if end_time > limit {
+            continue;
+        }
+        let secs = (end_time - now).whole_seconds();
+        found.push(ExpiringCredential {
+            app_display_name: app.display_name.clone(),
+            app_id: app.app_id,
+            credential_type: kind,
+            key_id,
+            display_name: display_name.clone(),
+            end_date_time: end_time.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default(),
+            days_left: secs.div_euclid(86_400),
+            expired: end_time <= now,
+            end: end_time,
+        });
+    }
+    found.sort_by(|a, b| a.end.cmp(&b.end).then_with(|| a.app_display_name.cmp(&b.app_display_name)));
+    (found, unreadable)
+}
+
+/// The table rows of the `apps expiring` report.
+fn expiring_rows(creds: &[ExpiringCredential]) -> Vec<Vec<String>> {
+    creds
+        .iter()
+        .map(|c| {
+            vec![
+                if c.expired { "EXPIRED" } else { "expiring" }.to_owned(),
+                opt(&c.app_display_name),
+                c.app_id.to_string(),
+                c.credential_type.to_owned(),
+                c.key_id.map(|k| k.to_string()).unwrap_or_default(),
+                opt(&c.display_name),
+                c.end_date_time.clone(),
+                c.days_left.to_string(),
+            ]
+        })
+        .collect()
+}
+
+const EXPIRING_HEADERS: [&str; 8] =
+    ["STATUS", "APP", "APP ID", "TYPE", "KEY ID", "CREDENTIAL NAME", "END DATE (UTC)", "DAYS LEFT"];
+
+/// `apps expiring`: every application (all pages), credentials ending within the window.
+async fn apps_expiring(client: &AdminClient, within: time::Duration, output: OutputFormat) -> CliResult {
+    use ostiary_core::Clock as _;
+    let query = ListQuery {
+        filter: None,
+        top: None,
+        select: ["id", "appId", "displayName", "passwordCredentials", "keyCredentials"].map(str::to_owned).to_vec(),
+    };
+    let apps = client.list_applications(&query).await?;
+    let now = crate::runtime::SystemClock.now();
+    let (found, unreadable) = expiring_credentials(&apps, now, within);
+    for warning in &unreadable {
+        eprintln!("warning: {warning}");
+    }
+    match output {
+        OutputFormat::Json => print_json(&found)?,
+        OutputFormat::Table => {
+            print_table(&EXPIRING_HEADERS, &expiring_rows(&found));
+            let expired = found.iter().filter(|c| c.expired).count();
+            eprintln!(
+                "{} credential(s) of {} application(s) expire within {} day(s) ({expired} already expired)",
+                found.len(),
+                apps.len(),
+                within.whole_hours() as f64 / 24.0
+            );
         }
     }
     Ok(())
@@ -1389,6 +1550,61 @@ mod tests {
         assert_eq!(nickname_from_name("Sales & Marketing (EU)"), "SalesMarketingEU");
         assert_eq!(nickname_from_name("É"), "group");
         assert!(rfc3339_days_from_now(30).unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn expiring_window_and_report() {
+        assert_eq!(parse_window("30d"), Ok(time::Duration::days(30)));
+        assert_eq!(parse_window("12h"), Ok(time::Duration::hours(12)));
+        assert_eq!(parse_window("0d"), Ok(time::Duration::ZERO));
+        for bad in ["", "d", "30", "-1d", "1.5d", "3w", "36501d", "99999999999999999999d", "1é"] {
+            assert!(parse_window(bad).is_err(), "{bad}");
+        }
+        assert!(parse_window("36500d").is_ok());
+
+        let now = time::OffsetDateTime::parse("2026-03-01T12:00:00Z", &Rfc3339).unwrap();
+        let secret = |name: &str, end: Option<&str>| PasswordCredential {
+            key_id: Some(Uuid::new_v4()),
+            display_name: Some(name.to_owned()),
+            end_date_time: end.map(str::to_owned),
+            ..PasswordCredential::default()
+        };
+        let app = Application {
+            id: Uuid::new_v4(),
+            app_id: Uuid::new_v4(),
+            display_name: Some("Orders".into()),
+            password_credentials: vec![
+                secret("soon", Some("2026-03-11T12:00:00Z")),
+                secret("later", Some("2027-04-05T12:00:00Z")),
+                secret("gone", Some("2026-02-28T11:00:00Z")),
+                secret("broken", Some("never")),
+            ],
+            key_credentials: vec![KeyCredential {
+                key_id: Some(Uuid::new_v4()),
+                display_name: Some("cert".into()),
+                end_date_time: Some("2026-03-01T18:00:00+02:00".into()),
+                ..KeyCredential::default()
+            }],
+            ..Application::default()
+        };
+        let (found, unreadable) = expiring_credentials(std::slice::from_ref(&app), now, time::Duration::days(30));
+        let names: Vec<&str> = found.iter().map(|c| c.display_name.as_deref().unwrap()).collect();
+        assert_eq!(names, ["gone", "cert", "soon"], "earliest (expired) first; `later` is outside the window");
+        let days: Vec<i64> = found.iter().map(|c| c.days_left).collect();
+        assert_eq!(days, [-2, 0, 10]);
+        assert_eq!(found.iter().map(|c| c.expired).collect::<Vec<_>>(), [true, false, false]);
+        assert_eq!(found[1].credential_type, "certificate");
+        assert_eq!(found[1].end_date_time, "2026-03-01T16:00:00Z");
+        assert_eq!(unreadable.len(), 1);
+        let json = serde_json::to_value(&found[2]).unwrap();
+        assert_eq!(json["appDisplayName"], "Orders");
+        assert_eq!(json["appId"], app.app_id.to_string());
+        assert_eq!(json["credentialType"], "secret");
+        assert_eq!(json["daysLeft"], 10);
+        assert_eq!(json["endDateTime"], "2026-03-11T12:00:00Z");
+        assert_eq!(expiring_rows(&found)[0][0], "EXPIRED");
+        let (all, _) = expiring_credentials(&[app], now, time::Duration::days(500));
+        assert_eq!(all.len(), 4);
     }
 
     #[test]

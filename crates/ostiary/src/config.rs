@@ -56,6 +56,18 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub password: Option<PasswordConfig>,
+    /// Days to keep sign-in and audit records (`[retention]`).
+    pub retention: Option<ostiary_core::jobs::Retention>,
+    /// SIEM export (`[[export.sinks]]`).
+    pub export: Option<ExportConfig>,
+}
+
+/// `[export]`: the SIEM sinks sign-in and audit records stream to.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    #[serde(default)]
+    pub sinks: Vec<ostiary_export::SinkConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -83,6 +95,8 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub password: PasswordConfig,
+    pub retention: ostiary_core::jobs::Retention,
+    pub export: ExportConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +156,24 @@ impl Config {
                 "password parameters below the minimum (7 MiB, 1 iteration, 1 lane)".into(),
             ));
         }
+        let retention = file.retention.unwrap_or_default();
+        if !(1..=3650).contains(&retention.sign_in_days) || !(1..=3650).contains(&retention.audit_days) {
+            return Err(ConfigError::Invalid("retention days must be between 1 and 3650".into()));
+        }
+        let mut export = file.export.unwrap_or_default();
+        for sink in &mut export.sinks {
+            if let ostiary_export::TransportConfig::Webhook(w) = &mut sink.transport
+                && let Some(var) = &w.secret_env
+            {
+                let value = env_secret(var)
+                    .ok_or_else(|| ConfigError::Invalid(format!("export sink '{}': {var} is not set", sink.name)))?;
+                w.secret = ostiary_export::SecretString::new(value);
+            }
+        }
+        ostiary_export::validate_sinks(&export.sinks).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(Config {
+            retention,
+            export,
             data_dir: store.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./ostiary-data")),
             database_url: store.database_url.clone().or(file.database_url).filter(|u| !u.is_empty()),
             listen,
@@ -168,6 +199,12 @@ impl Config {
         }
         v
     }
+}
+
+/// Reads a secret named by the configuration from the environment (only the binary may).
+#[allow(clippy::disallowed_methods, reason = "configuration is read from the environment here")]
+fn env_secret(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.

@@ -1,9 +1,10 @@
 //! The `ostiary` binary: runs the server (`serve`), manages the store (`migrate`,
 //! `tenant create`, `keys rotate`) and administers a running server through the admin API
-//! (`login`, `users`, `groups`, `apps`). Owns the real clock, randomness and environment.
+//! (`login`, `users`, `groups`, `apps`, `logs`). Owns the real clock, randomness and environment.
 
 mod admin;
 mod config;
+mod logs_cli;
 mod runtime;
 mod serve;
 
@@ -49,6 +50,14 @@ enum Command {
     BenchHash {
         #[arg(long, default_value_t = 10)]
         count: u32,
+    },
+    /// Measures sign-in record ingest through the batched writer (benchmarks).
+    #[command(hide = true)]
+    BenchLogIngest {
+        #[arg(long, default_value_t = 200_000)]
+        records: u64,
+        #[arg(long, default_value_t = 8)]
+        tasks: u32,
     },
     #[command(flatten)]
     Admin(admin::AdminCommand),
@@ -120,6 +129,9 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Keys { cmd: KeysCmd::List { tenant } } => runtime::keys_list(&cli.store, env_kek, tenant).await,
         Command::Config { cmd: ConfigCmd::Show } => runtime::config_show(&cli.store, env_kek),
         Command::BenchHash { count } => runtime::bench_hash(&cli.store, env_kek, count),
+        Command::BenchLogIngest { records, tasks } => {
+            runtime::bench_log_ingest(&cli.store, env_kek, records, tasks).await
+        }
         Command::Admin(cmd) => return admin::run(cmd, cli.output).await,
     };
     match result {

@@ -162,12 +162,99 @@ pub async fn serve(store_args: &StoreArgs, args: &ServeArgs, env_kek: Option<Str
         startup_ms = started.elapsed().as_millis() as u64,
         "Ostiary is ready"
     );
-    axum_server::from_tcp_rustls(listener, tls)
+    core.metrics.build_info.set(&[env!("CARGO_PKG_VERSION"), core.store.backend()], 1.0);
+    core.metrics.process_start_time.set(process_start_unix_seconds());
+    let jobs = tokio::spawn(run_jobs(core.clone(), cfg.retention));
+    let exporter = start_exporter(&core, &cfg)?;
+    let served = axum_server::from_tcp_rustls(listener, tls)
         .map_err(|e| io_err("listener", e))?
         .handle(handle)
-        .serve(app.into_make_service())
+        .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await
-        .map_err(|e| io_err("server", e))
+        .map_err(|e| io_err("server", e));
+    jobs.abort();
+    // Requests have drained: write every queued sign-in record before exiting.
+    core.log_writer.shutdown().await;
+    tracing::info!("sign-in log drained");
+    if let Some(exporter) = exporter {
+        // Give the sinks a moment to take what was just written; the rest waits in the store
+        // behind each sink's cursor and goes out after the next start (at least once).
+        exporter.wake();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while Instant::now() < deadline && exporter.status().await.iter().any(|s| s.backlog_records > 0) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        exporter.shutdown();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), exporter.join()).await;
+    }
+    tracing::info!("stopped");
+    served
+}
+
+/// Starts the SIEM exporters (if configured): woken after every appended batch of records,
+/// and mirrored into the export metrics (M8) every second.
+fn start_exporter(core: &Arc<Core>, cfg: &Config) -> Result<Option<ostiary_export::ExporterHandle>, AppError> {
+    if cfg.export.sinks.is_empty() {
+        return Ok(None);
+    }
+    let clock = core.clock.clone();
+    let now: ostiary_export::Now = Arc::new(move || clock.now());
+    let handle =
+        ostiary_export::Exporter::start(core.store.clone(), cfg.export.sinks.clone(), now, std::future::pending())
+            .map_err(|e| AppError::Usage(format!("export: {e}")))?;
+    let appended = core.log_writer.appended.clone();
+    let waker = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            appended.notified().await;
+            waker.wake();
+        }
+    });
+    let metrics = core.metrics.clone();
+    let watched = handle.clone();
+    tokio::spawn(async move {
+        let mut seen: std::collections::HashMap<String, (u64, u64)> = std::collections::HashMap::new();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            for s in watched.status().await {
+                let name = s.name.as_str();
+                metrics.log_export_lag.set(&[name], s.lag_seconds);
+                metrics.log_export_backlog.set(&[name], s.backlog_records as f64);
+                let (d0, f0) = seen.get(name).copied().unwrap_or((0, 0));
+                metrics.log_export_delivered.inc_by(&[name], s.delivered_total.saturating_sub(d0));
+                metrics.log_export_failures.inc_by(&[name], s.failures_total.saturating_sub(f0));
+                seen.insert(s.name.clone(), (s.delivered_total, s.failures_total));
+            }
+        }
+    });
+    tracing::info!(sinks = ?handle.sink_names(), "SIEM export started");
+    Ok(Some(handle))
+}
+
+#[allow(clippy::disallowed_methods, reason = "the process start time is wall-clock time")]
+fn process_start_unix_seconds() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Timers for the background jobs: log retention and the credential-expiry report, every
+/// ten minutes (the first run shortly after start).
+async fn run_jobs(core: Arc<Core>, retention: ostiary_core::jobs::Retention) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match core.purge_logs(retention, 20).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired log records"),
+            Err(e) => tracing::warn!(error = %e, "log retention failed; retrying at the next tick"),
+        }
+        match core.report_expiring_credentials(Duration::days(30)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(credentials = n, "application credentials expiring within 30 days (audited)"),
+            Err(e) => tracing::warn!(error = %e, "credential expiry report failed"),
+        }
+    }
 }
 
 fn read(p: &Path) -> Result<String, AppError> {

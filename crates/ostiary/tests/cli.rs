@@ -35,15 +35,19 @@ impl Drop for Server {
     }
 }
 
-fn ostiary(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
+/// The binary with the admin CLI's profile in `dir`.
+fn ostiary_command(args: &[&str], dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .env("OSTIARY_CONFIG_DIR", dir.join("cli-profile"))
         .env_remove("OSTIARY_KEK")
         .env_remove("OSTIARY_DATABASE_URL")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn ostiary(args: &[&str], dir: &Path) -> std::process::Output {
+    ostiary_command(args, dir).output().unwrap()
 }
 
 fn start(dir: &Path) -> Server {
@@ -247,6 +251,328 @@ fn serve_bootstraps_then_store_commands_and_admin_cli_work_while_it_runs() {
     assert_eq!(claims["aud"], api_app_id);
     let out = ostiary(&["apps", "remove-secret", &client_app_id, secret["keyId"].as_str().unwrap()], &dir);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(server);
+}
+
+/// A client-credentials token request with an explicit secret and `client-request-id`.
+fn token_with(
+    client: &reqwest::blocking::Client,
+    port: u16,
+    creds: &Value,
+    secret: &str,
+    correlation_id: &str,
+) -> reqwest::blocking::Response {
+    client
+        .post(format!("https://127.0.0.1:{port}/{}/oauth2/v2.0/token", creds["tenantId"].as_str().unwrap()))
+        .header("client-request-id", correlation_id)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", creds["clientId"].as_str().unwrap()),
+            ("client_secret", secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .unwrap()
+}
+
+/// The JSON stdout of a successful command.
+fn json_of(out: std::process::Output) -> Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Calls `f` until it returns `Some`, for up to `secs` seconds.
+fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The records of a `logs … --output json` array.
+fn records(v: &Value) -> &Vec<Value> {
+    v.as_array().unwrap_or_else(|| panic!("not an array: {v}"))
+}
+
+fn with_correlation<'a>(list: &'a [Value], correlation_id: &str) -> Vec<&'a Value> {
+    list.iter().filter(|r| r["correlationId"] == correlation_id).collect()
+}
+
+/// Kills a spawned command when dropped, so that a failing assertion leaves no process.
+struct Spawned(Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn logs_cli_reads_filters_and_follows_sign_ins_and_audits() {
+    let dir = temp_dir("logs");
+    let server = start(&dir);
+    let port = server.port;
+    let path = dir.join("bootstrap-credentials.json");
+    let creds: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let out = ostiary(&["login", "--bootstrap-file", path.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // One failed and one successful client-credentials sign-in, each with its own
+    // client-request-id (which becomes the correlation id).
+    let http = https(&dir);
+    let bad_corr = uuid::Uuid::new_v4().to_string();
+    let ok_corr = uuid::Uuid::new_v4().to_string();
+    let r = token_with(&http, port, &creds, "not-the-secret", &bad_corr);
+    assert_eq!(r.status(), 401);
+    let err: Value = r.json().unwrap();
+    assert_eq!(err["error_codes"], serde_json::json!([7000215]), "{err}");
+    let r = token_with(&http, port, &creds, creds["clientSecret"].as_str().unwrap(), &ok_corr);
+    assert_eq!(r.status(), 200);
+
+    // A user created through the CLI: an "Add user" directory audit.
+    let upn = format!("grace@{}", creds["tenantDomain"].as_str().unwrap());
+    let out =
+        ostiary(&["users", "create", "--upn", &upn, "--display-name", "Grace Hopper", "--password-generate"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The sign-in log is written in batches: wait until both attempts are readable.
+    let all = eventually(5, "both sign-ins in `logs signins`", || {
+        let v = json_of(ostiary(&["logs", "signins", "--output", "json"], &dir));
+        let list = records(&v);
+        let found = !with_correlation(list, &bad_corr).is_empty() && !with_correlation(list, &ok_corr).is_empty();
+        found.then(|| list.clone())
+    });
+    let bad = with_correlation(&all, &bad_corr);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0]["status"]["errorCode"], 7000215);
+    assert_eq!(bad[0]["appId"], creds["clientId"]);
+    assert!(bad[0]["status"]["failureReason"].as_str().is_some_and(|r| !r.is_empty()), "{}", bad[0]);
+    let ok = with_correlation(&all, &ok_corr);
+    assert_eq!(ok.len(), 1, "{ok:?}");
+    assert_eq!(ok[0]["status"]["errorCode"], 0);
+    assert_eq!(ok[0]["signInEventTypes"], serde_json::json!(["servicePrincipal"]));
+    // Newest first, as the API returns them.
+    let times: Vec<&str> = all.iter().map(|r| r["createdDateTime"].as_str().unwrap()).collect();
+    let parsed: Vec<time::OffsetDateTime> = times
+        .iter()
+        .map(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap())
+        .collect();
+    assert!(parsed.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+
+    // --failures: only failed attempts, ours among them.
+    let v = json_of(ostiary(&["logs", "signins", "--failures", "--output", "json"], &dir));
+    let failures = records(&v);
+    assert!(!failures.is_empty());
+    assert!(failures.iter().all(|r| r["status"]["errorCode"] != 0), "{v}");
+    assert_eq!(with_correlation(failures, &bad_corr).len(), 1);
+    assert!(with_correlation(failures, &ok_corr).is_empty());
+    let v = json_of(ostiary(&["logs", "signins", "--error-code", "7000215", "--output", "json"], &dir));
+    assert!(records(&v).iter().all(|r| r["status"]["errorCode"] == 7000215), "{v}");
+    assert_eq!(with_correlation(records(&v), &bad_corr).len(), 1);
+
+    // --correlation-id: exactly the matching record.
+    let v = json_of(ostiary(&["logs", "signins", "--correlation-id", &ok_corr, "--output", "json"], &dir));
+    assert_eq!(records(&v).len(), 1, "{v}");
+    assert_eq!(records(&v)[0]["id"], ok[0]["id"]);
+
+    // --app, --kind and --user narrow; a kind that did not happen finds nothing of ours.
+    let client_id = creds["clientId"].as_str().unwrap();
+    let v = json_of(ostiary(
+        &["logs", "signins", "--app", client_id, "--kind", "service-principal", "--output", "json"],
+        &dir,
+    ));
+    assert!(records(&v).iter().all(|r| r["appId"] == client_id), "{v}");
+    assert_eq!(with_correlation(records(&v), &ok_corr).len(), 1);
+    let v = json_of(ostiary(&["logs", "signins", "--kind", "interactive", "--output", "json"], &dir));
+    assert!(with_correlation(records(&v), &ok_corr).is_empty(), "{v}");
+
+    // --top cuts the list (pages are followed up to it); --filter is ANDed with the options.
+    let v = json_of(ostiary(&["logs", "signins", "--top", "1", "--output", "json"], &dir));
+    assert_eq!(records(&v).len(), 1, "{v}");
+    let raw = format!("correlationId eq '{bad_corr}'");
+    let v = json_of(ostiary(&["logs", "signins", "--filter", &raw, "--failures", "--output", "json"], &dir));
+    assert_eq!(records(&v).len(), 1, "{v}");
+    let v = json_of(ostiary(&["logs", "signins", "--filter", &raw, "--error-code", "0", "--output", "json"], &dir));
+    assert!(records(&v).is_empty(), "{v}");
+
+    // --since / --until relative to now.
+    let v = json_of(ostiary(&["logs", "signins", "--since", "1h", "--output", "json"], &dir));
+    assert_eq!(with_correlation(records(&v), &ok_corr).len(), 1);
+    assert_eq!(with_correlation(records(&v), &bad_corr).len(), 1);
+    let v = json_of(ostiary(&["logs", "signins", "--until", "1h", "--output", "json"], &dir));
+    assert!(records(&v).is_empty(), "nothing is older than the server: {v}");
+
+    // Table output: the header and a row with the failure.
+    let out = ostiary(&["logs", "signins", "--correlation-id", &bad_corr], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    for column in ["TIME", "USER", "APP", "IP", "RESULT", "FAILURE REASON", "CORRELATION ID"] {
+        assert!(lines[0].contains(column), "{table}");
+    }
+    assert!(lines[1].contains("AADSTS7000215") && lines[1].ends_with(&bad_corr), "{table}");
+
+    // Directory audits: the "Add user" record targets the new user.
+    let v = json_of(ostiary(&["logs", "audits", "--activity", "Add user", "--output", "json"], &dir));
+    let adds = records(&v);
+    assert!(adds.iter().all(|r| r["activityDisplayName"] == "Add user"), "{v}");
+    let add = adds
+        .iter()
+        .find(|r| {
+            r["targetResources"].as_array().is_some_and(|t| t.iter().any(|t| t["userPrincipalName"] == upn.as_str()))
+        })
+        .unwrap_or_else(|| panic!("no Add user audit for {upn}: {v}"));
+    assert_eq!(add["result"], "success");
+    assert_eq!(add["initiatedBy"]["app"]["appId"], creds["clientId"]);
+    let v = json_of(ostiary(&["logs", "audits", "--failures", "--activity", "Add user", "--output", "json"], &dir));
+    assert!(records(&v).is_empty(), "{v}");
+    let out = ostiary(&["logs", "audits", "--activity", "Add user", "--since", "1h"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.lines().next().is_some_and(|h| h.contains("ACTIVITY") && h.contains("INITIATED BY")), "{table}");
+    // The target column shows the first target's displayName.
+    assert!(table.lines().any(|l| l.contains("Add user") && l.contains("Grace Hopper")), "{table}");
+
+    // Usage errors exit 2 before contacting the server.
+    for args in [
+        &["logs", "signins", "--since", "yesterday"][..],
+        &["logs", "signins", "--kind", "robot"],
+        &["logs", "signins", "--top", "-5"],
+        &["logs", "signins", "--since", "1h", "--until", "2h"],
+        &["logs", "audits", "--kind", "interactive"],
+    ] {
+        let out = ostiary(args, &dir);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // A filter the server cannot serve is its error (exit 1).
+    let out = ostiary(&["logs", "signins", "--filter", "ipAddress eq '1.2.3.4'"], &dir);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // --follow: prints what exists (NDJSON), then new sign-ins as they happen.
+    let mut child = ostiary_command(&["logs", "signins", "--follow", "--output", "json"], &dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let follower = Spawned(child);
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let record: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: not NDJSON: {line}"));
+            if tx.send(record).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |corr: &str, seen: &mut Vec<Value>| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !seen.iter().any(|r| r["correlationId"] == corr) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(r) => seen.push(r),
+                Err(e) => panic!("{corr} not followed within 10 s ({e}); got {seen:?}"),
+            }
+        }
+    };
+    let mut seen = Vec::new();
+    wait_for(&ok_corr, &mut seen);
+    let new_corr = uuid::Uuid::new_v4().to_string();
+    let r = token_with(&http, port, &creds, creds["clientSecret"].as_str().unwrap(), &new_corr);
+    assert_eq!(r.status(), 200);
+    wait_for(&new_corr, &mut seen);
+    // Oldest first, each record once.
+    let ids: Vec<&str> = seen.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    let pos = |c: &str| seen.iter().position(|r| r["correlationId"] == c).unwrap();
+    assert!(pos(&bad_corr) < pos(&ok_corr) && pos(&ok_corr) < pos(&new_corr));
+    drop(follower);
+    drop(server);
+}
+
+#[test]
+fn apps_expiring_lists_credentials_within_the_window() {
+    let dir = temp_dir("expiring");
+    let server = start(&dir);
+    let port = server.port;
+    let path = dir.join("bootstrap-credentials.json");
+    let creds: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let out = ostiary(&["login", "--bootstrap-file", path.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let created = json_of(ostiary(&["apps", "create", "--name", "Expiring app", "--output", "json"], &dir));
+    let app_id = created["application"]["appId"].as_str().unwrap().to_string();
+    let object_id = created["application"]["id"].as_str().unwrap().to_string();
+    let soon =
+        json_of(ostiary(&["apps", "add-secret", &app_id, "--name", "soon", "--days", "10", "--output", "json"], &dir));
+    let later = json_of(ostiary(
+        &["apps", "add-secret", &app_id, "--name", "later", "--days", "400", "--output", "json"],
+        &dir,
+    ));
+    // An already expired secret: the CLI only adds future ones, Graph takes any range.
+    let http = https(&dir);
+    let at: Value = token(&http, port, &creds).json().unwrap();
+    let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let r = http
+        .post(format!("https://127.0.0.1:{port}/v1.0/applications/{object_id}/addPassword"))
+        .bearer_auth(at["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({"passwordCredential": {
+            "displayName": "gone",
+            "startDateTime": fmt(now - time::Duration::days(20)),
+            "endDateTime": fmt(now - time::Duration::days(3)),
+        }}))
+        .send()
+        .unwrap();
+    let status = r.status();
+    let body = r.text().unwrap();
+    assert!(status.is_success(), "{status}: {body}");
+    let gone: Value = serde_json::from_str(&body).unwrap();
+
+    let ours =
+        |v: &Value| -> Vec<Value> { records(v).iter().filter(|c| c["appId"] == app_id.as_str()).cloned().collect() };
+    let key = |c: &Value| c["keyId"].as_str().unwrap().to_string();
+    let v = json_of(ostiary(&["apps", "expiring", "--within", "30d", "--output", "json"], &dir));
+    let listed = ours(&v);
+    assert_eq!(listed.iter().map(key).collect::<Vec<_>>(), [key(&gone), key(&soon)], "expired first: {v}");
+    let (g, s) = (&listed[0], &listed[1]);
+    assert_eq!(g["expired"], true);
+    assert!((-4..=-3).contains(&g["daysLeft"].as_i64().unwrap()), "{g}");
+    assert_eq!(s["expired"], false);
+    assert!((9..=10).contains(&s["daysLeft"].as_i64().unwrap()), "{s}");
+    assert_eq!(s["credentialType"], "secret");
+    assert_eq!(s["displayName"], "soon");
+    assert_eq!(s["appDisplayName"], "Expiring app");
+    assert_eq!(s["endDateTime"], soon["endDateTime"]);
+    // Every listed credential (of any app) is inside the window.
+    assert!(records(&v).iter().all(|c| c["daysLeft"].as_i64().unwrap() <= 30), "{v}");
+
+    let v = json_of(ostiary(&["apps", "expiring", "--within", "500d", "--output", "json"], &dir));
+    let keys: Vec<String> = ours(&v).iter().map(key).collect();
+    assert_eq!(keys, [key(&gone), key(&soon), key(&later)], "{v}");
+
+    // The default window is 30 days; the table marks the expired credential.
+    let out = ostiary(&["apps", "expiring"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.lines().next().is_some_and(|h| h.contains("DAYS LEFT") && h.contains("APP ID")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("EXPIRED") && l.contains(&key(&gone))), "{table}");
+    assert!(table.lines().any(|l| l.contains(&key(&soon))), "{table}");
+    assert!(!table.contains(&key(&later)), "{table}");
+
+    let out = ostiary(&["apps", "expiring", "--within", "3w"], &dir);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     drop(server);
 }
 

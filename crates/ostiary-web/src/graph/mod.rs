@@ -14,9 +14,10 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ostiary_api_types as api;
+use ostiary_core::audit::Actor;
 use ostiary_core::{Caller, Core, DirError};
 use ostiary_model::{DirectoryObject, ObjectId, ObjectKind};
-use ostiary_store::{ListQuery, Page, Relation};
+use ostiary_store::{ListQuery, LogKind, Page, Relation};
 use query::QueryOptions;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -34,7 +35,7 @@ pub async fn dispatch(
     body: Body,
 ) -> Response {
     let core = &st.core;
-    match handle(core, method, &uri, &headers, body).await {
+    match handle(core, &meta, method, &uri, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.render(&meta, core.now()),
     }
@@ -147,8 +148,16 @@ async fn authenticate(core: &Core, headers: &HeaderMap) -> Result<Caller, GraphE
     core.authenticate_bearer(token.trim()).await.map_err(|e| GraphErr::unauthenticated(e.0))
 }
 
-async fn handle(core: &Core, method: Method, uri: &Uri, headers: &HeaderMap, body: Body) -> Result<Response, GraphErr> {
-    let caller = authenticate(core, headers).await?;
+async fn handle(
+    core: &Core,
+    meta: &RequestMeta,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, GraphErr> {
+    let mut caller = authenticate(core, headers).await?;
+    caller.ctx = meta.context();
     let eventual = headers
         .get("consistencylevel")
         .and_then(|v| v.to_str().ok())
@@ -173,6 +182,7 @@ async fn handle(core: &Core, method: Method, uri: &Uri, headers: &HeaderMap, bod
         "organization" => organization(&mut ctx, &rest).await,
         "oauth2PermissionGrants" => permission_grants(&mut ctx, &rest).await,
         "policies" => policies(&mut ctx, &rest).await,
+        "auditLogs" => audit_logs(&mut ctx, &rest).await,
         "me" => Err(GraphErr::bad("/me request is only valid with delegated authentication flow.")),
         other => Err(GraphErr::segment(other)),
     }
@@ -415,7 +425,7 @@ async fn users(ctx: &mut Ctx<'_>, key: Option<(String, String)>, rest: &[&str]) 
             }
             ctx.caller.require(ostiary_core::Permission::WriteUsers)?;
             let id = ctx.core.find_user(&ctx.caller, &id_seg).await?.id;
-            ctx.core.revoke_user_sessions(ctx.caller.tenant, id).await.map_err(DirError::from_store)?;
+            ctx.core.revoke_user_sessions(&Actor::from_caller(&ctx.caller), id).await.map_err(DirError::from_store)?;
             let body = json!({ "@odata.context": format!("{}/v1.0/$metadata#Edm.Boolean", ctx.base()), "value": true });
             Ok((StatusCode::OK, axum::Json(body)).into_response())
         }
@@ -929,7 +939,7 @@ async fn branding(ctx: &mut Ctx<'_>) -> Result<Response, GraphErr> {
             }
             let body: BrandingUpdate = ctx.json().await?;
             ctx.core
-                .update_tenant_settings(tenant, move |s| {
+                .update_tenant_settings(&Actor::from_caller(&ctx.caller), "Update company branding", move |s| {
                     if let Some(v) = body.sign_in_page_text {
                         if v.as_ref().is_some_and(|t| t.chars().count() > 1024) {
                             return Err(DirError::bad("signInPageText is limited to 1024 characters."));
@@ -999,7 +1009,7 @@ async fn policies(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, GraphErr
             let allow =
                 assigned.iter().any(|v| v.as_str().is_some_and(|p| p.starts_with("ManagePermissionGrantsForSelf.")));
             ctx.core
-                .update_tenant_settings(tenant, move |s| {
+                .update_tenant_settings(&Actor::from_caller(&ctx.caller), "Update authorization policy", move |s| {
                     s.users_can_consent = allow;
                     Ok(())
                 })
@@ -1076,7 +1086,7 @@ async fn sign_in_settings(ctx: &mut Ctx<'_>) -> Result<Response, GraphErr> {
                 return Err(DirError::bad("bannedPasswords takes at most 1000 words of 1 to 64 characters.").into());
             }
             ctx.core
-                .update_tenant_settings(tenant, move |s| {
+                .update_tenant_settings(&Actor::from_caller(&ctx.caller), "Update sign-in settings", move |s| {
                     if let Some(v) = b.password_min_length {
                         s.password_min_length = v;
                     }
@@ -1110,5 +1120,71 @@ async fn sign_in_settings(ctx: &mut Ctx<'_>) -> Result<Response, GraphErr> {
             Ok(no_content())
         }
         _ => Err(GraphErr::method()),
+    }
+}
+
+/// `/auditLogs/signIns` and `/auditLogs/directoryAudits` (and `/{id}`): newest first.
+async fn audit_logs(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, GraphErr> {
+    if ctx.method != Method::GET {
+        return Err(GraphErr::method());
+    }
+    let (kind, what) = match rest.first() {
+        Some(&"signIns") => (LogKind::SignIn, "auditLogs/signIns"),
+        Some(&"directoryAudits") => (LogKind::Audit, "auditLogs/directoryAudits"),
+        other => return Err(GraphErr::segment(other.copied().unwrap_or("auditLogs"))),
+    };
+    match rest {
+        [_] => {
+            ctx.opts.check_known(&["filter", "top", "skiptoken", "select"])?;
+            let filter = match ctx.opts.get("filter") {
+                Some(f) => Some(
+                    ostiary_odata::parse_filter(f).map_err(|e| GraphErr::bad(format!("Invalid filter clause: {e}")))?,
+                ),
+                None => None,
+            };
+            let top = match ctx.opts.get("top") {
+                Some(t) => Some(ostiary_odata::parse_top(t).map_err(|e| GraphErr::bad(format!("Invalid $top: {e}")))?),
+                None => None,
+            };
+            let q = ostiary_core::logquery::log_query(kind, filter.as_ref(), top, ctx.opts.get("skiptoken"))?;
+            let (records, next) = ctx.core.list_logs(&ctx.caller, &q).await?;
+            let select = ctx.opts.select()?;
+            let mut body = serde_json::Map::new();
+            body.insert("@odata.context".into(), json!(format!("{}/v1.0/$metadata#{what}", ctx.base())));
+            if let Some(next) = next {
+                body.insert(
+                    "@odata.nextLink".into(),
+                    json!(format!("{}/v1.0/{what}?{}", ctx.base(), ctx.opts.next_query(&next))),
+                );
+            }
+            let values: Vec<Value> = records.into_iter().map(|r| select_log(r.record.doc, select.as_deref())).collect();
+            body.insert("value".into(), Value::Array(values));
+            Ok((StatusCode::OK, axum::Json(Value::Object(body))).into_response())
+        }
+        [_, id] => {
+            ctx.opts.check_known(&["select"])?;
+            let r = ctx.core.get_log(&ctx.caller, kind, id).await?;
+            let select = ctx.opts.select()?;
+            let mut m = match select_log(r.record.doc, select.as_deref()) {
+                Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            };
+            let mut out = serde_json::Map::new();
+            out.insert("@odata.context".into(), json!(format!("{}/v1.0/$metadata#{what}/$entity", ctx.base())));
+            out.append(&mut m);
+            Ok((StatusCode::OK, axum::Json(Value::Object(out))).into_response())
+        }
+        _ => Err(GraphErr::segment(rest.last().copied().unwrap_or("auditLogs"))),
+    }
+}
+
+/// `$select` on a log record: top-level properties only (unknown names are ignored, as the
+/// record shapes are open).
+fn select_log(doc: Value, select: Option<&[String]>) -> Value {
+    match (doc, select) {
+        (Value::Object(m), Some(names)) => {
+            Value::Object(m.into_iter().filter(|(k, _)| k == "id" || names.iter().any(|n| n == k)).collect())
+        }
+        (doc, _) => doc,
     }
 }
