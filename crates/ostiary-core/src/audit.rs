@@ -32,7 +32,7 @@ impl Actor {
             user_id: (!c.is_app).then_some(c.object_id),
             user_principal_name: c.user_principal_name.clone(),
             app_id: Some(c.app_id.clone()).filter(|a| !a.is_empty()),
-            app_display_name: None,
+            app_display_name: c.app_display_name.clone(),
             service_principal_id: c.is_app.then_some(c.object_id),
             ctx: c.ctx.clone(),
         }

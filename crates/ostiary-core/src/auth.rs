@@ -20,6 +20,8 @@ pub struct Caller {
     pub is_app: bool,
     /// The signed-in user's name on delegated tokens (`preferred_username`), for audit records.
     pub user_principal_name: Option<String>,
+    /// The calling application's display name (from the tenant cache), for audit records.
+    pub app_display_name: Option<String>,
     /// Where the request came from; the HTTP layer fills it in.
     pub ctx: crate::logs::RequestContext,
 }
@@ -135,6 +137,10 @@ impl Core {
             roles,
             is_app: claim("idtyp") == Some("app"),
             user_principal_name: claim("preferred_username").or(claim("upn")).map(str::to_string),
+            app_display_name: claim("azp")
+                .and_then(|a| uuid::Uuid::parse_str(a).ok())
+                .and_then(|a| state.clients.get(&a))
+                .map(|c| c.app.display_name.clone()),
             ctx: crate::logs::RequestContext::default(),
         })
     }

@@ -16,9 +16,11 @@ pub mod jobs;
 pub mod keys;
 pub mod logquery;
 pub mod logs;
+pub mod metered;
 pub mod observe;
 pub mod settings;
 pub mod signin;
+pub mod throttle;
 pub mod token;
 pub mod usertokens;
 
@@ -94,6 +96,8 @@ pub struct Core {
     pub(crate) scrape_hooks: std::sync::Mutex<Vec<observe::ScrapeHook>>,
     /// Password hashes waiting for a hashing permit.
     pub(crate) hash_waiting: std::sync::atomic::AtomicI64,
+    /// Graph API rate limits per (tenant, app).
+    pub graph_throttle: throttle::Throttle,
 }
 
 impl Core {
@@ -106,6 +110,7 @@ impl Core {
     ) -> Arc<Core> {
         let permits = config.hash_concurrency.max(1);
         let metrics = Arc::new(ostiary_metrics::Metrics::new());
+        let store: Arc<dyn Store> = Arc::new(metered::MeteredStore::new(store, &metrics));
         let log_writer = logs::LogWriter::start(store.clone(), metrics.clone());
         Arc::new(Core {
             store,
@@ -120,6 +125,7 @@ impl Core {
             log_writer,
             scrape_hooks: std::sync::Mutex::new(Vec::new()),
             hash_waiting: std::sync::atomic::AtomicI64::new(0),
+            graph_throttle: throttle::Throttle::new(throttle::RateLimit::default()),
         })
     }
 

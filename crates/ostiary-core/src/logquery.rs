@@ -32,7 +32,9 @@ fn timestamp(v: &Literal, prop: &str) -> Result<OffsetDateTime, DirError> {
     let s = match v {
         Literal::DateTime(s) | Literal::String(s) => s,
         _ => {
-            return Err(DirError::bad(format!("Invalid filter clause: {prop} must be compared with a DateTimeOffset.")));
+            return Err(DirError::bad(format!(
+                "Invalid filter clause: {prop} must be compared with a DateTimeOffset."
+            )));
         }
     };
     OffsetDateTime::parse(s, &Rfc3339)

@@ -39,6 +39,9 @@ impl Core {
         let now = self.now();
         m.signin_log_queue_depth.set_i64(self.log_writer.stats.depth.load(Ordering::Relaxed));
         m.password_hash_waiting.set_i64(self.hash_waiting.load(Ordering::Relaxed));
+        let pool = self.store.pool_status();
+        m.store_pool_connections.set(&["in_use"], f64::from(pool.size.saturating_sub(pool.idle)));
+        m.store_pool_connections.set(&["idle"], f64::from(pool.idle));
         // Rebuilt from scratch each scrape, so deleted apps and retired keys disappear.
         m.credential_expiry.clear();
         m.certificate_expiry.clear();

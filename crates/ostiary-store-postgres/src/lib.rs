@@ -89,6 +89,13 @@ impl Store for PostgresStore {
         "postgres"
     }
 
+    fn pool_status(&self) -> ostiary_store::PoolStatus {
+        ostiary_store::PoolStatus {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+        }
+    }
+
     async fn schema_state(&self) -> Result<SchemaState, StoreError> {
         migrate::schema_state(&self.pool).await
     }

@@ -25,6 +25,15 @@ use async_trait::async_trait;
 use ostiary_model::{AppRoleAssignment, DirectoryObject, ObjectId, ObjectKind, StoredSigningKey, Tenant, TenantId};
 use time::OffsetDateTime;
 
+/// A connection pool's occupancy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+}
+
 /// Where a database schema stands relative to this binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaState {
@@ -46,6 +55,8 @@ pub enum SchemaState {
 pub trait Store: Send + Sync + 'static {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
+    /// Connections of the pool right now (for the pool metric).
+    fn pool_status(&self) -> PoolStatus;
 
     // --- schema -------------------------------------------------------------------------
     async fn schema_state(&self) -> Result<SchemaState, StoreError>;

@@ -557,3 +557,28 @@ async fn key_rotation_and_self_service_changes_are_audited() {
     assert_eq!(failed[0]["resultReason"], "denied");
     assert_eq!(failed[0]["correlationId"], "corr-standalone");
 }
+
+#[tokio::test]
+async fn graph_throttles_per_app_with_retry_after_and_counts_it() {
+    let ts = TestServer::new().await;
+    let tok = ts.admin_token().await;
+    ts.core.graph_throttle.set_limit(ostiary_core::throttle::RateLimit { burst: 3, per_second: 0.5 });
+    for _ in 0..3 {
+        assert_eq!(ts.graph("GET", "/users?$top=1", &tok, None).await.status, StatusCode::OK);
+    }
+    let r = ts.graph("GET", "/users?$top=1", &tok, None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert_eq!(r.headers["retry-after"], "2");
+    assert_eq!(r.json["error"]["code"], "TooManyRequests");
+    // Another tenant's app is not affected.
+    let other = ts.create_tenant("Northwind").await;
+    let other_tok = ts.graph_token(&other).await;
+    assert_eq!(ts.graph("GET", "/users?$top=1", &other_tok, None).await.status, StatusCode::OK);
+    // Refilled after the advertised wait.
+    ts.clock.advance(time::Duration::seconds(2));
+    assert_eq!(ts.graph("GET", "/users?$top=1", &tok, None).await.status, StatusCode::OK);
+    let m = ts.get("/metrics").await.text;
+    assert!(m.contains("ostiary_throttled_responses_total{route=\"/v1.0/{*path}\"} 1"), "{m}");
+    assert!(m.contains("ostiary_store_operation_duration_seconds_count{op=\"list_objects\"}"), "{m}");
+    assert!(m.contains("ostiary_store_pool_connections{state=\"idle\"}"));
+}

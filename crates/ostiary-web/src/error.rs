@@ -62,11 +62,13 @@ pub struct GraphErr {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for `Retry-After` on 429.
+    pub retry_after: Option<u64>,
 }
 
 impl GraphErr {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        GraphErr { status, code, message: message.into() }
+        GraphErr { status, code, message: message.into(), retry_after: None }
     }
     pub fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
@@ -90,6 +92,17 @@ impl GraphErr {
             "Request_BadRequest",
             "The HTTP method is not allowed on this resource.",
         )
+    }
+    /// 429: the calling application exceeded its Graph rate limit.
+    pub fn throttled(retry_after: u64) -> Self {
+        GraphErr {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests are being made by this application. Retry after the time in the Retry-After header.",
+            )
+        }
     }
     pub fn too_large() -> Self {
         Self::new(
@@ -129,6 +142,9 @@ impl GraphErr {
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let Some(s) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
     }

@@ -70,8 +70,16 @@ pub async fn request_meta(State(state): State<AppState>, mut req: Request, next:
         request_id: request_id.clone(),
         client_request_id: client_request_id.clone(),
     };
+    // Every log line of the request carries its ids (JSON logs put span fields on each event).
+    let span = tracing::info_span!(
+        "request",
+        request_id = %meta.request_id,
+        correlation_id = %meta.correlation_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
     req.extensions_mut().insert(meta);
-    let mut resp = next.run(req).await;
+    let mut resp = tracing::Instrument::instrument(next.run(req), span).await;
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert(HeaderName::from_static("request-id"), v.clone());

@@ -60,6 +60,8 @@ pub struct FileConfig {
     pub retention: Option<ostiary_core::jobs::Retention>,
     /// SIEM export (`[[export.sinks]]`).
     pub export: Option<ExportConfig>,
+    /// Graph API limit per (tenant, app): `burst` requests, refilled at `per_second`.
+    pub graph_rate_limit: Option<ostiary_core::throttle::RateLimit>,
 }
 
 /// `[export]`: the SIEM sinks sign-in and audit records stream to.
@@ -97,6 +99,7 @@ pub struct Config {
     pub password: PasswordConfig,
     pub retention: ostiary_core::jobs::Retention,
     pub export: ExportConfig,
+    pub graph_rate_limit: ostiary_core::throttle::RateLimit,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,9 +174,15 @@ impl Config {
             }
         }
         ostiary_export::validate_sinks(&export.sinks).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let graph_rate_limit = file.graph_rate_limit.unwrap_or_default();
+        if graph_rate_limit.burst == 0 || !graph_rate_limit.per_second.is_finite() || graph_rate_limit.per_second < 0.0
+        {
+            return Err(ConfigError::Invalid("graph_rate_limit needs burst >= 1 and per_second >= 0".into()));
+        }
         Ok(Config {
             retention,
             export,
+            graph_rate_limit,
             data_dir: store.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./ostiary-data")),
             database_url: store.database_url.clone().or(file.database_url).filter(|u| !u.is_empty()),
             listen,

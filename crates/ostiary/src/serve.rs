@@ -162,6 +162,7 @@ pub async fn serve(store_args: &StoreArgs, args: &ServeArgs, env_kek: Option<Str
         startup_ms = started.elapsed().as_millis() as u64,
         "Ostiary is ready"
     );
+    core.graph_throttle.set_limit(cfg.graph_rate_limit);
     core.metrics.build_info.set(&[env!("CARGO_PKG_VERSION"), core.store.backend()], 1.0);
     core.metrics.process_start_time.set(process_start_unix_seconds());
     let jobs = tokio::spawn(run_jobs(core.clone(), cfg.retention));

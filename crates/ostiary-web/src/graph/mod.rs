@@ -158,6 +158,7 @@ async fn handle(
 ) -> Result<Response, GraphErr> {
     let mut caller = authenticate(core, headers).await?;
     caller.ctx = meta.context();
+    core.graph_throttle.check(caller.tenant, &caller.app_id, core.now()).map_err(GraphErr::throttled)?;
     let eventual = headers
         .get("consistencylevel")
         .and_then(|v| v.to_str().ok())
