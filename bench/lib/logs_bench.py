@@ -356,6 +356,46 @@ def read_samples(path: pathlib.Path) -> list[dict]:
     return rows
 
 
+def pidstat_by_command(path: pathlib.Path) -> dict:
+    """Average %CPU per command (100 = one core) from pidstat's "Average:" lines."""
+    out: dict = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return out
+    cpu_col = None
+    for line in lines:
+        cols = line.split()
+        if "%CPU" in cols and "Command" in cols:
+            cpu_col = len(cols) - cols.index("%CPU")
+        elif line.startswith("Average:") and cpu_col and len(cols) >= cpu_col:
+            try:
+                out[cols[-1]] = out.get(cols[-1], 0.0) + float(cols[len(cols) - cpu_col])
+            except ValueError:
+                pass
+    return out
+
+
+def mpstat_all(path: pathlib.Path) -> dict:
+    """Machine-wide averages (percent of all cores) from mpstat's "Average: all" line."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    hdr = None
+    for line in lines:
+        cols = line.split()
+        if "%idle" in cols:
+            hdr = cols
+        elif line.startswith("Average:") and hdr and len(cols) >= 3 and cols[1] == "all":
+            names = hdr[len(hdr) - (len(cols) - 2):]
+            try:
+                return {k.lstrip("%"): float(x) for k, x in zip(names, cols[2:])}
+            except ValueError:
+                return {}
+    return {}
+
+
 def cmd_report(a: argparse.Namespace) -> int:
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
     from report import fmt, parse_wrk  # bench/lib/report.py
@@ -410,7 +450,7 @@ def cmd_report(a: argparse.Namespace) -> int:
         p(f"## End to end: token endpoint under wrk -t{meta.get('threads', '?')} -c{meta.get('conns', '?')} "
           f"for {meta.get('duration', '?')} s, syslog sink to rsyslogd")
         p("")
-        p("| variant | HTTP req/s | p50 ms | p99 ms | statuses | records/s (written Δ) | collector records | "
+        p("| variant | HTTP req/s | p50 ms | p99 ms | statuses | records/s (Δ written ÷ duration) | collector records | "
           "max queue depth | max export-lag gauge s | lag p50 ms | p90 | p99 | max | records > 1 s | p99 < 1 s |")
         p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for v in variants:
@@ -419,23 +459,40 @@ def cmd_report(a: argparse.Namespace) -> int:
         lag = load(f"e2e-{v}.lag.json") or {}
         drained = load(f"e2e-{v}.drained.json") or {}
         samples = read_samples(run / f"e2e-{v}.samples.tsv")
-        rate = None
-        if before.get("written") is not None and after.get("written") is not None and after["t"] > before["t"]:
-            rate = (after["written"] - before["written"]) / (after["t"] - before["t"])
+        dur = float(meta.get("duration", "0") or 0)
+        rate = rate_window = None
+        if before.get("written") is not None and after.get("written") is not None:
+            # Every record of the run is created while wrk runs (DURATION s); the scrapes bracket it.
+            rate = (after["written"] - before["written"]) / dur if dur else None
+            if after["t"] > before["t"]:
+                rate_window = (after["written"] - before["written"]) / (after["t"] - before["t"])
         status = {k: after.get("token_http_status", {}).get(k, 0) - before.get("token_http_status", {}).get(k, 0)
                   for k in after.get("token_http_status", {})}
         status = {k: n for k, n in sorted(status.items()) if n}
-        qmax = max((s["queue_depth"] for s in samples if s.get("queue_depth") is not None), default=None)
-        lmax = max((s["export_lag_s"] for s in samples if s.get("export_lag_s") is not None), default=None)
-        bmax = max((s["export_backlog"] for s in samples if s.get("export_backlog") is not None), default=None)
+        # The run's window: from the scrape before wrk to the scrape after it.
+        t0, t1 = before.get("t", 0.0), after.get("t", float("inf"))
+        during = [s for s in samples if s.get("t") is not None and t0 - 0.5 <= s["t"] <= t1 + 0.25]
+
+        def smax(rows, k):
+            return max((s[k] for s in rows if s.get(k) is not None), default=None)
+
+        qmax, lmax, bmax = smax(during, "queue_depth"), smax(during, "export_lag_s"), smax(during, "export_backlog")
+        dl = [s for s in during if s.get("delivered") is not None]
+        export_rate = ((dl[-1]["delivered"] - dl[0]["delivered"]) / (dl[-1]["t"] - dl[0]["t"])
+                       if len(dl) >= 2 and dl[-1]["t"] > dl[0]["t"] else None)
         lm = lag.get("lag_ms", {})
-        dur = float(meta.get("duration", "0") or 0)
-        row = {"wrk": w, "records_per_s_written": rate, "token_http_status": status, "max_queue_depth": qmax,
+        cpu = pidstat_by_command(run / f"e2e-{v}.pidstat")
+        machine = mpstat_all(run / f"e2e-{v}.mpstat")
+        row = {"cpu_pct": cpu, "machine_pct": machine, "export_delivered_per_s_during_run": export_rate, "wrk": w, "records_per_s_written": rate, "records_per_s_written_scrape_window": rate_window,
+               "written_delta": (after.get("written") or 0) - (before.get("written") or 0), "token_http_status": status, "max_queue_depth": qmax,
                "max_export_lag_gauge_s": lmax, "max_export_backlog": bmax, "lag": {k: lag.get(k) for k in (
                    "records", "duplicates", "unparsed", "error_codes", "lag_ms", "over_1s", "negative",
                    "reception_time_has_fraction")},
                "collector_records_per_s": (lag.get("records") or 0) / dur if dur else None,
-               "drained": drained, "samples": len(samples),
+               "drained": drained, "samples_during_run": len(during), "samples_total": len(samples),
+               "max_incl_drain": {"queue_depth": smax(samples, "queue_depth"),
+                                  "export_lag_s": smax(samples, "export_lag_s"),
+                                  "export_backlog": smax(samples, "export_backlog")},
                "dropped": (after.get("dropped") or 0) - (before.get("dropped") or 0)}
         result["e2e"][v] = row
         st = ", ".join(f"{k}×{n:,}" for k, n in status.items()) or "-"
@@ -454,8 +511,13 @@ def cmd_report(a: argparse.Namespace) -> int:
               f"collector {fmt(lag.get('records'), ',d')} records tagged for the run "
               f"({fmt(r['collector_records_per_s'], ',.0f')}/s over {meta.get('duration')} s), duplicates "
               f"{lag.get('duplicates')}, error codes {lag.get('error_codes')}; dropped {r['dropped']:.0f}; "
-              f"max export backlog sampled {fmt(r['max_export_backlog'], ',.0f')}; drained after the run in "
-              f"{r['drained'].get('waited_s')} s.")
+              f"export delivered {fmt(r['export_delivered_per_s_during_run'], ',.0f')}/s during the run "
+              f"(`ostiary_log_export_delivered_total`), max backlog sampled {fmt(r['max_export_backlog'], ',.0f')}; "
+              f"drained after the run in "
+              f"{r['drained'].get('waited_s')} s; server log {int(meta.get(f'e2e_{v}_server_log_bytes', 0)) / 1e6:.0f} MB; "
+              f"CPU % (100 = one core) " + (", ".join(f"{k} {c:.0f}" for k, c in r["cpu_pct"].items()) or "-")
+              + (f"; machine idle {r['machine_pct'].get('idle', 0):.0f}% of both cores (softirq "
+                 f"{r['machine_pct'].get('soft', 0):.0f}%)" if r["machine_pct"] else "") + ".")
         p("")
     p("Lag = rsyslog reception time (`%timegenerated%`, microseconds) − the record's `createdDateTime`, "
       "both from the same clock; percentiles nearest-rank over every record of the measured window.")

@@ -10,6 +10,7 @@ pub mod consent;
 pub mod directory;
 pub mod error;
 pub mod flow;
+pub mod geo;
 pub mod graph;
 pub mod ids;
 pub mod jobs;
@@ -98,6 +99,8 @@ pub struct Core {
     pub(crate) hash_waiting: std::sync::atomic::AtomicI64,
     /// Graph API rate limits per (tenant, app).
     pub graph_throttle: throttle::Throttle,
+    /// The GeoIP database, when one is configured (`set_geoip`).
+    pub(crate) geoip: std::sync::OnceLock<geo::GeoIp>,
 }
 
 impl Core {
@@ -126,11 +129,22 @@ impl Core {
             scrape_hooks: std::sync::Mutex::new(Vec::new()),
             hash_waiting: std::sync::atomic::AtomicI64::new(0),
             graph_throttle: throttle::Throttle::new(throttle::RateLimit::default()),
+            geoip: std::sync::OnceLock::new(),
         })
     }
 
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// Installs the GeoIP database (once, at startup); sign-in records then carry the country.
+    pub fn set_geoip(&self, db: geo::GeoIp) -> bool {
+        self.geoip.set(db).is_ok()
+    }
+
+    /// The country of an address, when a GeoIP database is installed and knows it.
+    pub fn country_of(&self, ip: Option<&str>) -> Option<String> {
+        self.geoip.get().and_then(|g| g.country(ip?))
     }
 
     /// A permit of the bounded hashing pool; the wait is visible as a gauge.

@@ -89,6 +89,8 @@ pub struct SignInEvent {
     pub client_credential_type: Option<&'static str>,
     /// Grant or page that produced the attempt (`authorization_code`, `password`, ...).
     pub protocol: Option<&'static str>,
+    /// ISO country of `ctx.ip` (GeoIP), filled in when recorded.
+    pub country: Option<String>,
     pub ctx: RequestContext,
 }
 
@@ -110,6 +112,7 @@ impl SignInEvent {
             auth_method: None,
             client_credential_type: None,
             protocol: None,
+            country: None,
             ctx,
         }
     }
@@ -175,7 +178,7 @@ impl SignInEvent {
                 "deviceId": "", "displayName": "", "operatingSystem": os, "browser": browser,
                 "isCompliant": false, "isManaged": false, "trustType": "",
             },
-            "location": { "city": null, "state": null, "countryOrRegion": null, "geoCoordinates": null },
+            "location": { "city": null, "state": null, "countryOrRegion": self.country, "geoCoordinates": null },
             "riskDetail": "none",
             "riskLevelAggregated": "none",
             "riskLevelDuringSignIn": "none",
@@ -414,7 +417,10 @@ impl Core {
     }
 
     /// Records a sign-in attempt: counts it (M1) and queues its record.
-    pub async fn record_sign_in(&self, event: SignInEvent) {
+    pub async fn record_sign_in(&self, mut event: SignInEvent) {
+        if event.country.is_none() {
+            event.country = self.country_of(event.ctx.ip.as_deref());
+        }
         let id = self.new_uuid();
         let record = event.to_record(id, self.now());
         self.observe_sign_in(&event);

@@ -1,6 +1,7 @@
 //! SIEM export of sign-in and directory-audit records: syslog (RFC 5424 over TCP/TLS),
 //! signed JSON webhooks and (feature `otlp`) OTLP/HTTP logs, with at-least-once delivery
-//! and a cursor per sink persisted in the store.
+//! and a cursor per sink persisted in the store. With feature `otlp` it also exports the
+//! server's tracing spans as OTLP/HTTP traces (module `traces`, best-effort).
 //!
 //! The store numbers log records with a strictly increasing `seq` in commit order
 //! (`ostiary_store::log`). Each sink runs in its own task: it reads the records after its
@@ -20,6 +21,8 @@ mod exporter;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod syslog;
+#[cfg(feature = "otlp")]
+pub mod traces;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -30,6 +33,8 @@ pub use config::{
     ConfigError, SecretString, SinkConfig, StartAt, SyslogConfig, TransportConfig, WebhookConfig, validate_sinks,
 };
 pub use exporter::{ExportOptions, Exporter, ExporterHandle, SinkStatus};
+#[cfg(feature = "otlp")]
+pub use traces::{OtlpTraceLayer, TraceConfigError, TraceExportConfig, TraceExporterHandle};
 
 /// The current time (the binary passes its `Clock`; tests a manual one).
 pub type Now = Arc<dyn Fn() -> time::OffsetDateTime + Send + Sync>;

@@ -229,14 +229,32 @@ async fn interactive_sign_ins_record_failures_and_successes() {
     assert!(page.text.contains("incorrect"), "{}", page.text);
     let mut form = forms(&page.text).into_iter().next().unwrap();
     form.set("username", &upn).set("password", PASSWORD);
-    b.post(&ts, &form.action, &form.fields).await;
-
+    let r = b.post(&ts, &form.action, &form.fields).await;
+    let (page, loc) = b.follow(&ts, r, "https://app.test").await;
+    if loc.is_none() {
+        // First use of the app: consent, then the code.
+        let mut form = forms(&page.text).into_iter().next().unwrap_or_else(|| panic!("{}", page.text));
+        form.set("decision", "accept");
+        let r = b.post(&ts, &form.action, &form.fields).await;
+        let (_, loc) = b.follow(&ts, r, "https://app.test").await;
+        assert!(loc.is_some_and(|l| l.contains("code=")));
+    }
+    // Single sign-on: the session answers, no credentials; recorded as satisfied earlier.
+    let r = b.get(&ts, &url).await;
+    let (_, loc) = b.follow(&ts, r, "https://app.test").await;
+    assert!(loc.is_some_and(|l| l.contains("code=")), "SSO should answer with a code");
+    let q = format!("?$filter={}", enc(&format!("userPrincipalName eq '{upn}' and isInteractive eq true")));
+    let v = values(&sign_ins(&ts, &tok, &q).await);
+    assert_eq!(v.len(), 3, "{v:?}");
+    assert_eq!(v[0]["authenticationDetails"][0]["authenticationMethod"], "Previously satisfied");
+    assert_eq!(v[0]["authenticationProtocol"], "sso");
+    assert_eq!(v[0]["status"]["errorCode"], 0);
+    let v: Vec<Value> = v[1..].to_vec();
     let q = format!(
         "?$filter={}",
         enc(&format!("userPrincipalName eq '{}' and isInteractive eq true", upn.to_uppercase()))
     );
-    let v = values(&sign_ins(&ts, &tok, &q).await);
-    assert_eq!(v.len(), 2, "{v:?}");
+    assert_eq!(values(&sign_ins(&ts, &tok, &q).await).len(), 3, "names compare case-insensitively");
     assert_eq!(v[0]["status"]["errorCode"], 0);
     assert_eq!(v[0]["userId"], user_id.as_str());
     assert_eq!(v[0]["userDisplayName"], "Ada");
@@ -249,7 +267,7 @@ async fn interactive_sign_ins_record_failures_and_successes() {
     // not reveal whether the account exists.
     assert_eq!(v[1]["userId"], "");
     let by_user = values(&sign_ins(&ts, &tok, &format!("?$filter={}", enc(&format!("userId eq '{user_id}'")))).await);
-    assert_eq!(by_user.len(), 1);
+    assert_eq!(by_user.len(), 2, "the password sign-in and the SSO one");
 }
 
 #[tokio::test]
@@ -581,4 +599,45 @@ async fn graph_throttles_per_app_with_retry_after_and_counts_it() {
     assert!(m.contains("ostiary_throttled_responses_total{route=\"/v1.0/{*path}\"} 1"), "{m}");
     assert!(m.contains("ostiary_store_operation_duration_seconds_count{op=\"list_objects\"}"), "{m}");
     assert!(m.contains("ostiary_store_pool_connections{state=\"idle\"}"));
+}
+
+#[tokio::test]
+async fn sign_ins_carry_the_country_when_a_geoip_database_is_configured() {
+    let Ok(path) = std::env::var("OSTIARY_TEST_GEOIP_DB") else {
+        assert!(
+            std::env::var("OSTIARY_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "OSTIARY_TEST_GEOIP_DB is not set and OSTIARY_REQUIRE_TOOLS=1"
+        );
+        eprintln!("SKIP: OSTIARY_TEST_GEOIP_DB not set (scripts/test installs the database)");
+        return;
+    };
+    let ts = TestServer::new().await;
+    let tok = ts.admin_token().await;
+    assert!(ts.core.set_geoip(ostiary_core::geo::GeoIp::from_bytes(std::fs::read(&path).unwrap()).unwrap()));
+    for (ip, corr) in [("81.2.69.160", "geo-gb"), ("2001:4860:4860::8888", "geo-us"), ("10.1.2.3", "geo-private")] {
+        let t = ts.t.clone();
+        ts.post_form(
+            &format!("/{}/oauth2/v2.0/token", t.tenant_id),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &t.client_id),
+                ("client_secret", "x"),
+                ("scope", GRAPH_SCOPE),
+            ],
+            &[("client-request-id", corr), ("x-forwarded-for", ip)],
+        )
+        .await;
+    }
+    let country = |corr: &'static str| {
+        let ts = &ts;
+        let tok = tok.clone();
+        async move {
+            let v =
+                values(&sign_ins(ts, &tok, &format!("?$filter={}", enc(&format!("correlationId eq '{corr}'")))).await);
+            v[0]["location"]["countryOrRegion"].clone()
+        }
+    };
+    assert_eq!(country("geo-gb").await, "GB");
+    assert_eq!(country("geo-us").await, "US");
+    assert_eq!(country("geo-private").await, Value::Null);
 }

@@ -369,6 +369,23 @@ pub async fn authorize(
         Ok(n) => n,
         Err(e) => Next::Fail(e),
     };
+    // Single sign-on: the session answered without credentials. Entra records these as sign-ins
+    // satisfied by the earlier authentication.
+    if let (Some(s), Next::Respond { params }) = (&session, &next)
+        && params.iter().any(|(k, _)| k == "code")
+    {
+        let mut event = SignInEvent::new(tenant, SignInKind::Interactive, meta.context());
+        event.user_id = Some(s.user_id);
+        if let Some((name, upn)) = core.user_label(tenant, s.user_id).await {
+            event.user_display_name = Some(name);
+            event.user_principal_name = Some(upn);
+        }
+        event.app_id = Some(app.app_id.to_string());
+        event.app_display_name = Some(app.display_name.clone());
+        event.auth_method = Some("Previously satisfied");
+        event.protocol = Some("sso");
+        core.record_sign_in(event).await;
+    }
     let mut resp = next_response(&mut page, tenant, &flow_id, &flow, next).await;
     if new_cookie {
         set_cookie(&mut resp, BROWSER_COOKIE, &browser, None);

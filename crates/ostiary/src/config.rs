@@ -62,6 +62,8 @@ pub struct FileConfig {
     pub export: Option<ExportConfig>,
     /// Graph API limit per (tenant, app): `burst` requests, refilled at `per_second`.
     pub graph_rate_limit: Option<ostiary_core::throttle::RateLimit>,
+    /// MaxMind-format IP-to-country database for sign-in locations.
+    pub geoip_database: Option<PathBuf>,
 }
 
 /// `[export]`: the SIEM sinks sign-in and audit records stream to.
@@ -100,6 +102,7 @@ pub struct Config {
     pub retention: ostiary_core::jobs::Retention,
     pub export: ExportConfig,
     pub graph_rate_limit: ostiary_core::throttle::RateLimit,
+    pub geoip_database: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +186,7 @@ impl Config {
             retention,
             export,
             graph_rate_limit,
+            geoip_database: file.geoip_database,
             data_dir: store.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./ostiary-data")),
             database_url: store.database_url.clone().or(file.database_url).filter(|u| !u.is_empty()),
             listen,

@@ -163,6 +163,13 @@ pub async fn serve(store_args: &StoreArgs, args: &ServeArgs, env_kek: Option<Str
         "Ostiary is ready"
     );
     core.graph_throttle.set_limit(cfg.graph_rate_limit);
+    if let Some(path) = &cfg.geoip_database {
+        let bytes = std::fs::read(path).map_err(|e| io_err(&format!("cannot read {}", path.display()), e))?;
+        let db = ostiary_core::geo::GeoIp::from_bytes(bytes)
+            .map_err(|e| AppError::Usage(format!("geoip_database {}: {e}", path.display())))?;
+        core.set_geoip(db);
+        tracing::info!(path = %path.display(), "GeoIP database loaded");
+    }
     core.metrics.build_info.set(&[env!("CARGO_PKG_VERSION"), core.store.backend()], 1.0);
     core.metrics.process_start_time.set(process_start_unix_seconds());
     let jobs = tokio::spawn(run_jobs(core.clone(), cfg.retention));

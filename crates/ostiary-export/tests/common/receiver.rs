@@ -1,6 +1,7 @@
 //! A minimal HTTP/1.1 webhook receiver on a raw Tokio listener (optionally TLS): verifies
 //! the signature of every request, fails the first `fail_first` requests with a chosen
-//! status, and records the accepted batches.
+//! status, and records the accepted batches. It also takes OTLP/HTTP JSON logs
+//! (`/v1/logs`, rebuilt into webhook-like items) and traces (`/v1/traces`, kept whole).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -18,6 +19,8 @@ pub struct Seen {
     /// Accepted batches, as their `records` items.
     pub accepted: Vec<Vec<serde_json::Value>>,
     pub bad_signatures: usize,
+    /// Accepted `POST /v1/traces` bodies (`ExportTraceServiceRequest` JSON).
+    pub traces: Vec<serde_json::Value>,
     /// Requests still to fail, and with which status.
     pub fail_first: usize,
     pub fail_status: u16,
@@ -132,7 +135,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, secret: &[u8], seen:
 
         assert_eq!(header("content-type").as_deref(), Some("application/json"));
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        let (sig_ok, items) = if request_line.starts_with("POST /v1/logs ") {
+        let is_traces = request_line.starts_with("POST /v1/traces ");
+        let (sig_ok, items) = if is_traces {
+            // OTLP/HTTP JSON traces: kept whole; the tests configure the same header.
+            assert_eq!(header("authorization").as_deref(), Some("Bearer t0ken"));
+            (true, Vec::new())
+        } else if request_line.starts_with("POST /v1/logs ") {
             // OTLP/HTTP JSON: unsigned (the test configures an Authorization header); items
             // rebuilt from the log records' attributes.
             assert_eq!(header("authorization").as_deref(), Some("Bearer t0ken"));
@@ -175,6 +183,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, secret: &[u8], seen:
             } else if seen.fail_first > 0 {
                 seen.fail_first -= 1;
                 seen.fail_status
+            } else if is_traces {
+                seen.traces.push(v);
+                200
             } else {
                 seen.accepted.push(items);
                 200
