@@ -1,4 +1,6 @@
-//! OpenTelemetry traces (feature `otlp`): a `tracing_subscriber` layer that turns tracing spans into OTLP spans and ships them, batched, as `ExportTraceServiceRequest` JSON to `POST {endpoint}/v1/traces`.
+//! OpenTelemetry traces (feature `otlp`): a `tracing_subscriber` layer that turns tracing
+//! spans into OTLP spans and ships them in batches as `ExportTraceServiceRequest` JSON to
+//! `POST {endpoint}/v1/traces`.
 //!
 //! Mapping (OTLP/HTTP with the JSON encoding, no protobuf dependency): one resource
 //! (`service.name` = `ostiary`, `service.version`), one scope (`ostiary`), one span per
@@ -25,8 +27,8 @@
 //! Export is best-effort and never blocks the traced code: a closed span is `try_send`-ed into
 //! a bounded channel ([`QUEUE_CAPACITY`]; when it is full the span is dropped and counted); a
 //! Tokio task batches up to [`MAX_BATCH`] spans or whatever arrived within
-//! [`FLUSH_INTERVAL`], and POSTs the batch, retrying a failure [`MAX_ATTEMPTS`]` - 1` times
-//! with the crate's [`Backoff`] before dropping it (unlike the logs, which are delivered at
+//! [`FLUSH_INTERVAL`], and POSTs the batch, trying up to [`MAX_ATTEMPTS`] times in all
+//! with the crate's [`Backoff`] in between before dropping it (unlike the logs, which are delivered at
 //! least once from the store). A 4xx other than 408/429 is dropped at once. The task starts
 //! when the layer is built inside a Tokio runtime, else on [`TraceExporterHandle::start`] (or
 //! the first `flush`); until then spans queue. Spans opened by the export task itself are not
@@ -285,20 +287,14 @@ fn int_as_string<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
-fn truncated(mut s: String) -> String {
-    if s.len() > MAX_VALUE_LEN {
-        let mut end = MAX_VALUE_LEN;
+impl AttrValue {
+    /// A string value, cut to [`MAX_VALUE_LEN`] bytes at a character boundary.
+    fn str(s: &str) -> AttrValue {
+        let mut end = s.len().min(MAX_VALUE_LEN);
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        s.truncate(end);
-    }
-    s
-}
-
-impl AttrValue {
-    fn str(s: &str) -> AttrValue {
-        AttrValue::Str(truncated(s.chars().take(MAX_VALUE_LEN).collect()))
+        AttrValue::Str(s[..end].to_owned())
     }
 
     fn as_string(&self) -> String {
@@ -1078,10 +1074,9 @@ mod tests {
 
     #[test]
     fn config_parsing_and_validation() {
-        let c: TraceExportConfig = toml::from_str(
-            "endpoint = \"http://127.0.0.1:4318/\"\nheaders = { authorization = \"Bearer s3cret\" }\n",
-        )
-        .unwrap();
+        let c: TraceExportConfig =
+            toml::from_str("endpoint = \"http://127.0.0.1:4318/\"\nheaders = { authorization = \"Bearer s3cret\" }\n")
+                .unwrap();
         assert_eq!(c.timeout_ms, DEFAULT_TIMEOUT_MS);
         assert_eq!(c.service_version, env!("CARGO_PKG_VERSION"));
         assert_eq!(c.url().unwrap().as_str(), "http://127.0.0.1:4318/v1/traces");

@@ -56,7 +56,9 @@ fn attr(item: &Value, key: &str) -> Option<Value> {
 
 fn is_hex(v: &Value, len: usize) -> bool {
     let s = v.as_str().unwrap_or_default();
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) && s.bytes().any(|b| b != b'0')
+    s.len() == len
+        && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes().any(|b| b != b'0')
 }
 
 fn nanos(v: &Value) -> u64 {
@@ -77,7 +79,8 @@ async fn spans_reach_the_collector_as_one_trace() {
             path = "/t/oauth2/v2.0/token",
         );
         let _root = root.enter();
-        let child = tracing::info_span!("store.query", rows = 3u64, cached = false, ratio = 0.5, late = tracing::field::Empty);
+        let child =
+            tracing::info_span!("store.query", rows = 3u64, cached = false, ratio = 0.5, late = tracing::field::Empty);
         let _child = child.enter();
         tracing::info!(answer = 42, "did something");
         child.record("late", "recorded later");
@@ -176,7 +179,8 @@ async fn a_traceparent_field_joins_the_callers_trace() {
     let seen = rx.seen.lock().unwrap();
     let spans = spans(&seen);
     assert_eq!(spans.len(), 5);
-    let joined: Vec<&Value> = spans.iter().filter(|s| attr(s, "request_id") == Some(serde_json::json!({"stringValue": "a"}))).collect();
+    let joined: Vec<&Value> =
+        spans.iter().filter(|s| attr(s, "request_id") == Some(serde_json::json!({"stringValue": "a"}))).collect();
     assert_eq!(joined.len(), 1);
     let root = joined[0];
     assert_eq!(root["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");

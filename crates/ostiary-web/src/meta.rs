@@ -50,6 +50,24 @@ fn client_ip(req: &Request) -> String {
     }
 }
 
+/// A W3C trace context (`traceparent`, version 00: `00-<32 hex>-<16 hex>-<2 hex>`, lowercase,
+/// neither id all zeros), exactly 55 characters.
+fn valid_traceparent(v: &str) -> bool {
+    let hex =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
+    if v.len() != 55 {
+        return false;
+    }
+    let mut parts = v.split('-');
+    let (Some("00"), Some(trace), Some(parent), Some(flags), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    hex(trace, 32) && nonzero(trace) && hex(parent, 16) && nonzero(parent) && hex(flags, 2)
+}
+
 fn sane(v: &str) -> bool {
     !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
 }
@@ -70,6 +88,9 @@ pub async fn request_meta(State(state): State<AppState>, mut req: Request, next:
         request_id: request_id.clone(),
         client_request_id: client_request_id.clone(),
     };
+    // The caller's W3C trace context, when valid: the OTLP trace layer (feature `otlp` of the
+    // binary) joins the caller's trace with it.
+    let traceparent = req.headers().get("traceparent").and_then(|v| v.to_str().ok()).filter(|v| valid_traceparent(v));
     // Every log line of the request carries its ids (JSON logs put span fields on each event).
     let span = tracing::info_span!(
         "request",
@@ -77,6 +98,7 @@ pub async fn request_meta(State(state): State<AppState>, mut req: Request, next:
         correlation_id = %meta.correlation_id,
         method = %req.method(),
         path = %req.uri().path(),
+        traceparent,
     );
     req.extensions_mut().insert(meta);
     let mut resp = tracing::Instrument::instrument(next.run(req), span).await;
@@ -92,4 +114,29 @@ pub async fn request_meta(State(state): State<AppState>, mut req: Request, next:
     h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     h.insert(HeaderName::from_static("referrer-policy"), HeaderValue::from_static("no-referrer"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_validation() {
+        assert!(valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        assert!(valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\n",
+        ] {
+            assert!(!valid_traceparent(bad), "{bad:?}");
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! environment variables and flags (clap reads both). Secrets are redacted when shown.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -64,6 +65,36 @@ pub struct FileConfig {
     pub graph_rate_limit: Option<ostiary_core::throttle::RateLimit>,
     /// MaxMind-format IP-to-country database for sign-in locations.
     pub geoip_database: Option<PathBuf>,
+    /// OpenTelemetry trace export (`[tracing]`; needs a build with `--features otlp`).
+    pub tracing: Option<TracingConfig>,
+}
+
+/// `[tracing]`: the server's spans (one `request` span per HTTP request and its children)
+/// exported as OTLP/HTTP traces with the JSON encoding, best-effort. Only in a binary built
+/// with `--features otlp`; without it the section is a configuration error.
+///
+/// ```toml
+/// [tracing]
+/// otlp_endpoint = "http://127.0.0.1:4318"   # spans go to {otlp_endpoint}/v1/traces
+/// headers = { authorization = "Bearer …" }  # optional; redacted by `config show`
+/// ```
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingConfig {
+    pub otlp_endpoint: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, ostiary_export::SecretString>,
+}
+
+#[cfg(feature = "otlp")]
+impl TracingConfig {
+    /// The trace exporter's configuration (`service.version` = this binary's version).
+    pub fn export_config(&self) -> ostiary_export::TraceExportConfig {
+        let mut c = ostiary_export::TraceExportConfig::new(self.otlp_endpoint.clone());
+        c.headers = self.headers.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect();
+        c.service_version = env!("CARGO_PKG_VERSION").to_string();
+        c
+    }
 }
 
 /// `[export]`: the SIEM sinks sign-in and audit records stream to.
@@ -103,6 +134,8 @@ pub struct Config {
     pub export: ExportConfig,
     pub graph_rate_limit: ostiary_core::throttle::RateLimit,
     pub geoip_database: Option<PathBuf>,
+    /// `[tracing]`, validated; always `None` without the `otlp` feature.
+    pub tracing: Option<TracingConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,11 +215,25 @@ impl Config {
         {
             return Err(ConfigError::Invalid("graph_rate_limit needs burst >= 1 and per_second >= 0".into()));
         }
+        let tracing = file.tracing;
+        #[cfg(not(feature = "otlp"))]
+        if tracing.is_some() {
+            return Err(ConfigError::Invalid(
+                "[tracing] (OpenTelemetry trace export) needs a server built with `--features otlp` \
+                 (cargo build --release -p ostiary --features otlp)"
+                    .into(),
+            ));
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(t) = &tracing {
+            t.export_config().validate().map_err(|e| ConfigError::Invalid(format!("[tracing]: {}", e.0)))?;
+        }
         Ok(Config {
             retention,
             export,
             graph_rate_limit,
             geoip_database: file.geoip_database,
+            tracing,
             data_dir: store.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./ostiary-data")),
             database_url: store.database_url.clone().or(file.database_url).filter(|u| !u.is_empty()),
             listen,
@@ -231,5 +278,50 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("ostiary-config-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ostiary.toml");
+        std::fs::write(&path, toml).unwrap();
+        let store = StoreArgs { config: Some(path), ..StoreArgs::default() };
+        let result = Config::load(&store, &ServeArgs::default(), None);
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    const TRACING: &str = "[tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\n\
+                           headers = { authorization = \"Bearer s3cret\" }\n";
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn tracing_section_is_validated_and_redacted() {
+        let cfg = load(TRACING).unwrap();
+        let t = cfg.tracing.as_ref().unwrap();
+        let export = t.export_config();
+        assert_eq!(export.endpoint, "http://127.0.0.1:4318");
+        assert_eq!(export.headers["authorization"], "Bearer s3cret");
+        assert_eq!(export.service_version, env!("CARGO_PKG_VERSION"));
+        assert!(!cfg.redacted().to_string().contains("s3cret"));
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+        let err = load("[tracing]\notlp_endpoint = \"ftp://collector\"\n").unwrap_err().to_string();
+        assert!(err.contains("[tracing]") && err.contains("ftp://collector"), "{err}");
+        assert!(load("[tracing]\notlp_endpoint = \"http://x\"\nendpont = 1\n").is_err());
+        assert!(load("").unwrap().tracing.is_none());
+    }
+
+    #[cfg(not(feature = "otlp"))]
+    #[test]
+    fn tracing_section_needs_the_otlp_feature() {
+        let err = load(TRACING).unwrap_err().to_string();
+        assert!(err.contains("[tracing]") && err.contains("--features otlp"), "{err}");
+        assert!(load("").unwrap().tracing.is_none());
     }
 }

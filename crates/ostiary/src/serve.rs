@@ -17,11 +17,61 @@ use std::sync::Arc;
 use std::time::Instant;
 use time::{Duration, OffsetDateTime};
 
-fn init_tracing(format: &str) {
-    use tracing_subscriber::EnvFilter;
+/// The OTLP trace exporter started by `init_tracing` (feature `otlp` and `[tracing]`).
+#[cfg(feature = "otlp")]
+type Traces = Option<ostiary_export::TraceExporterHandle>;
+#[cfg(not(feature = "otlp"))]
+type Traces = Option<std::convert::Infallible>;
+
+/// Logs to stderr as text or JSON, filtered by `OSTIARY_LOG` (default `info`). With feature
+/// `otlp` and a `[tracing]` section, the spans that pass the same filter are also exported as
+/// OTLP traces (real clock; ids seeded from the OS CSPRNG).
+fn init_tracing(cfg: &Config) -> Result<Traces, AppError> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_env("OSTIARY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if cfg.log_format == "json" { fmt.json().boxed() } else { fmt.boxed() };
+    let registry = tracing_subscriber::registry().with(filter).with(fmt);
+    #[cfg(feature = "otlp")]
+    {
+        use ostiary_core::Clock as _;
+        let (layer, handle) = match &cfg.tracing {
+            Some(t) => {
+                let clock = SystemClock;
+                let now: ostiary_export::Now = Arc::new(move || clock.now());
+                let seed = ostiary_crypto::rand::random_bytes::<32>(&SystemRandom::new());
+                let (layer, handle) = ostiary_export::OtlpTraceLayer::new(t.export_config(), now, seed)
+                    .map_err(|e| AppError::Usage(format!("[tracing]: {e}")))?;
+                (Some(layer), Some(handle))
+            }
+            None => (None, None),
+        };
+        let _ = registry.with(layer).try_init();
+        if let Some(t) = &cfg.tracing {
+            tracing::info!(endpoint = %t.otlp_endpoint, "OTLP trace export started");
+        }
+        Ok(handle)
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = registry.try_init();
+        Ok(None)
+    }
+}
+
+/// Sends the spans still queued, for at most 5 s (the collector may be down).
+async fn stop_traces(traces: Traces) {
+    #[cfg(feature = "otlp")]
+    if let Some(t) = traces {
+        if tokio::time::timeout(std::time::Duration::from_secs(5), t.shutdown()).await.is_err() {
+            tracing::warn!("OTLP trace export: spans still queued at exit were dropped");
+        }
+        tracing::info!(exported = t.exported_spans(), dropped = t.dropped_spans(), "OTLP trace export stopped");
+    }
+    #[cfg(not(feature = "otlp"))]
+    let _ = traces;
 }
 
 /// Loads the dev CA from the data dir or creates it, then issues a fresh server certificate for
@@ -128,7 +178,7 @@ async fn shutdown_signal(handle: axum_server::Handle<std::net::SocketAddr>) {
 pub async fn serve(store_args: &StoreArgs, args: &ServeArgs, env_kek: Option<String>) -> Result<(), AppError> {
     let started = Instant::now();
     let cfg = Config::load(store_args, args, env_kek)?;
-    init_tracing(&cfg.log_format);
+    let traces = init_tracing(&cfg)?;
     ensure_private_dir(&cfg.data_dir)?;
     let store = open_store(&cfg).await?;
     if store.schema_state().await? == SchemaState::Empty {
@@ -195,6 +245,7 @@ pub async fn serve(store_args: &StoreArgs, args: &ServeArgs, env_kek: Option<Str
         exporter.shutdown();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), exporter.join()).await;
     }
+    stop_traces(traces).await;
     tracing::info!("stopped");
     served
 }
