@@ -6,6 +6,12 @@ usage:
       Wait until no compiler (cargo, rustc, cc1, ld, ...) runs and the machine is below PCT % busy
       over one second, twice in a row; at most S seconds. Prints JSON {quiet, waited_s, busy_pct,
       builders}; always exits 0 (the caller decides what a noisy machine means).
+  logs_bench.py cpu-run [--also-comm NAME] OUT_JSON -- CMD [ARGS...]
+      Runs CMD; writes {elapsed_s, cpu_pct (CMD's, 100 = one core), machine_busy_pct, other_cpu_pct,
+      also_cpu_pct (processes called NAME, e.g. postgres)}.
+  logs_bench.py other-cpu RUN_DIR VARIANT
+      CPU (100 = one core) of everything but server, rsyslogd and wrk during an end-to-end run
+      (mpstat busy - pidstat of the three), or "nan".
   logs_bench.py scrape BASE CA [--out FILE]
       One GET BASE/metrics; prints JSON {t, <metric>: value, ...} of the log metrics, plus the token
       endpoint's HTTP status counts. With --out, the full exposition is written there too.
@@ -141,6 +147,57 @@ def parse_metrics(text: str) -> dict:
                 status[m.group(1)] = status.get(m.group(1), 0) + int(float(value))
     out["token_http_status"] = status
     return out
+
+
+def cmd_cpu_run(a: argparse.Namespace) -> int:
+    """Run a command; write its CPU and the machine's over the same interval to a JSON file."""
+    import resource
+    import subprocess
+
+    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    cores = os.cpu_count() or 1
+    hz = os.sysconf("SC_CLK_TCK")
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    d0 = _comm_ticks(a.also_comm)
+    m0 = _machine()
+    t0 = time.monotonic()
+    rc = subprocess.call(cmd)
+    dt = time.monotonic() - t0
+    m1 = _machine()
+    d1 = _comm_ticks(a.also_comm)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / dt * 100.0
+    also = 100.0 * (d1 - d0) / hz / dt
+    total = m1[1] - m0[1]
+    busy = 100.0 * cores * (m1[0] - m0[0]) / total if total else 0.0
+    out = {"elapsed_s": round(dt, 3), "cpu_pct": round(child, 1), "machine_busy_pct": round(busy, 1),
+           "other_cpu_pct": round(busy - child - also, 1), "exit": rc}
+    if a.also_comm:
+        out["also_comm"] = a.also_comm
+        out["also_cpu_pct"] = round(also, 1)
+    pathlib.Path(a.out).write_text(json.dumps(out) + "\n")
+    return rc
+
+
+def _comm_ticks(names: list[str]) -> int:
+    """CPU ticks of the processes called NAME, with their reaped children's (a postmaster's
+    cutime holds the backends that have exited)."""
+    if not names:
+        return 0
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            raw = pathlib.Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        if comm not in names:
+            continue
+        f = raw[raw.rindex(")") + 2:].split()
+        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])  # utime stime cutime cstime
+    return total
 
 
 def cmd_scrape(a: argparse.Namespace) -> int:
@@ -396,6 +453,23 @@ def mpstat_all(path: pathlib.Path) -> dict:
     return {}
 
 
+def other_cpu(run: pathlib.Path, variant: str, cores: int):
+    """CPU (100 = one core) used during the run by anything but the server, rsyslogd and wrk."""
+    cpu = pidstat_by_command(run / f"e2e-{variant}.pidstat")
+    machine = mpstat_all(run / f"e2e-{variant}.mpstat")
+    if machine.get("idle") is None or not cpu:
+        return None
+    return (100.0 - machine["idle"]) * cores - sum(cpu.values())
+
+
+def cmd_other_cpu(a: argparse.Namespace) -> int:
+    run = pathlib.Path(a.run)
+    cores = int(read_env(run / "meta.env").get("cores", "0") or 0) or os.cpu_count() or 1
+    v = other_cpu(run, a.variant, cores)
+    print("nan" if v is None else f"{v:.0f}")
+    return 0
+
+
 def cmd_report(a: argparse.Namespace) -> int:
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
     from report import fmt, parse_wrk  # bench/lib/report.py
@@ -422,8 +496,8 @@ def cmd_report(a: argparse.Namespace) -> int:
     p(f"## Ingest through the batched writer (`bench-log-ingest`, {meta.get('ingest_records', '?')} records, "
       f"{meta.get('ingest_tasks', '?')} producers, no HTTP)")
     p("")
-    p("| store | runs | records/s median | min | max | queue s (median) | all written | target ≥ 20,000/s |")
-    p("|---|---|---|---|---|---|---|---|")
+    p("| store | runs | records/s median | min | max | queue s (median) | ingest CPU % (with PG's) | other CPU % (max) | all written | target ≥ 20,000/s |")
+    p("|---|---|---|---|---|---|---|---|---|---|")
     for store in ("sqlite", "postgres"):
         runs = []
         i = 1
@@ -439,9 +513,14 @@ def cmd_report(a: argparse.Namespace) -> int:
         result["ingest"][store] = {"runs": runs, "median": med, "min": rates[0] if rates else None,
                                    "max": rates[-1] if rates else None, "attempted": i - 1}
         qs = statistics.median(r["queue_seconds"] for r in runs) if runs else None
+        cpus = [c for c in (load(f"ingest-{store}-{k}.cpu.json") for k in range(1, i)) if c]
+        result["ingest"][store]["cpu"] = cpus
         ok = "yes" if med and med >= 20000 else "**no**"
+        ccpu = statistics.median(c["cpu_pct"] + c.get("also_cpu_pct", 0.0) for c in cpus) if cpus else None
+        cother = max((c["other_cpu_pct"] for c in cpus), default=None)
         p(f"| {store} | {len(runs)}/{i - 1} | {fmt(med, ',.0f')} | {fmt(rates[0] if rates else None, ',.0f')} | "
-          f"{fmt(rates[-1] if rates else None, ',.0f')} | {fmt(qs, '.2f')} | {'yes' if allw else '**no**'} | {ok} |")
+          f"{fmt(rates[-1] if rates else None, ',.0f')} | {fmt(qs, '.2f')} | {fmt(ccpu, '.0f')} | {fmt(cother, '.0f')} | "
+          f"{'yes' if allw else '**no**'} | {ok} |")
     p("")
 
     # 2. end to end
@@ -483,7 +562,9 @@ def cmd_report(a: argparse.Namespace) -> int:
         lm = lag.get("lag_ms", {})
         cpu = pidstat_by_command(run / f"e2e-{v}.pidstat")
         machine = mpstat_all(run / f"e2e-{v}.mpstat")
-        row = {"cpu_pct": cpu, "machine_pct": machine, "export_delivered_per_s_during_run": export_rate, "wrk": w, "records_per_s_written": rate, "records_per_s_written_scrape_window": rate_window,
+        # Softirq time not charged to a process, the samplers (a few %), whatever else ran meanwhile.
+        other = other_cpu(run, v, int(meta.get("cores", "2") or 2))
+        row = {"cpu_pct": cpu, "machine_pct": machine, "other_cpu_pct": other, "export_delivered_per_s_during_run": export_rate, "wrk": w, "records_per_s_written": rate, "records_per_s_written_scrape_window": rate_window,
                "written_delta": (after.get("written") or 0) - (before.get("written") or 0), "token_http_status": status, "max_queue_depth": qmax,
                "max_export_lag_gauge_s": lmax, "max_export_backlog": bmax, "lag": {k: lag.get(k) for k in (
                    "records", "duplicates", "unparsed", "error_codes", "lag_ms", "over_1s", "negative",
@@ -516,8 +597,12 @@ def cmd_report(a: argparse.Namespace) -> int:
               f"drained after the run in "
               f"{r['drained'].get('waited_s')} s; server log {int(meta.get(f'e2e_{v}_server_log_bytes', 0)) / 1e6:.0f} MB; "
               f"CPU % (100 = one core) " + (", ".join(f"{k} {c:.0f}" for k, c in r["cpu_pct"].items()) or "-")
-              + (f"; machine idle {r['machine_pct'].get('idle', 0):.0f}% of both cores (softirq "
-                 f"{r['machine_pct'].get('soft', 0):.0f}%)" if r["machine_pct"] else "") + ".")
+              + (f"; machine idle {r['machine_pct'].get('idle', 0):.0f}% of all cores (softirq "
+                 f"{r['machine_pct'].get('soft', 0):.0f}%)" if r["machine_pct"] else "")
+              + (f"; CPU of everything else {r['other_cpu_pct']:.0f}%" if r["other_cpu_pct"] is not None else "") + ".")
+            if r["other_cpu_pct"] is not None and r["other_cpu_pct"] > 40:
+                p(f"  **Warning: {v} shared the machine with something else ({r['other_cpu_pct']:.0f}% of a core "
+                  f"not used by the server, rsyslogd or wrk; usually < 30): its figures are not clean.**")
         p("")
     p("Lag = rsyslog reception time (`%timegenerated%`, microseconds) − the record's `createdDateTime`, "
       "both from the same clock; percentiles nearest-rank over every record of the measured window.")
@@ -565,6 +650,16 @@ def main() -> int:
     s.add_argument("--correlation", required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_lag)
+    s = sub.add_parser("cpu-run")
+    s.add_argument("out")
+    s.add_argument("--also-comm", action="append", default=[],
+                   help="processes of this name (e.g. postgres) count as part of the measurement")
+    s.add_argument("cmd", nargs=argparse.REMAINDER)
+    s.set_defaults(fn=cmd_cpu_run)
+    s = sub.add_parser("other-cpu")
+    s.add_argument("run")
+    s.add_argument("variant")
+    s.set_defaults(fn=cmd_other_cpu)
     s = sub.add_parser("report")
     s.add_argument("run")
     s.set_defaults(fn=cmd_report)
