@@ -132,6 +132,7 @@ quiet_check() {
 apt_ensure wrk:wrk curl:curl pidstat:sysstat "$RSYSLOGD:rsyslog"
 ostiary_build_release
 # A private copy: others may rebuild the shared target dir while this runs.
+BIN_MTIME="$(date -u -r "$(ostiary_bin)" +%Y-%m-%dT%H:%M:%SZ)"
 cp "$(ostiary_bin)" "$WORK/ostiary"
 export OSTIARY_BIN="$WORK/ostiary"
 BIN="$OSTIARY_BIN"
@@ -147,7 +148,7 @@ meta threads "$THREADS"
 meta conns "$CONNS"
 meta variants "${VARIANTS[*]}"
 meta export_batch "${EXPORT_BATCH:-default}"
-meta ostiary_version "$("$BIN" --version 2>/dev/null | head -n1 || echo unknown) ($(git -C "$OSTIARY_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit'), $(git -C "$OSTIARY_ROOT" status --porcelain 2>/dev/null | grep -c . || true) uncommitted paths, binary sha256 $(sha256sum "$BIN" | cut -c1-12))"
+meta ostiary_version "$("$BIN" --version 2>/dev/null | head -n1 || echo unknown) ($(git -C "$OSTIARY_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit'), $(git -C "$OSTIARY_ROOT" status --porcelain 2>/dev/null | grep -c . || true) uncommitted paths at run time; binary built $BIN_MTIME, sha256 $(sha256sum "$BIN" | cut -c1-12))"
 meta wrk_version "$(wrk -v 2>&1 | head -n1 | awk '{print $2}')"
 meta rsyslog_version "$("$RSYSLOGD" -v 2>/dev/null | head -n1 | awk '{print $2}')"
 

@@ -351,6 +351,7 @@ def cmd_lag(a: argparse.Namespace) -> int:
         "other_lines": other,
         "unparsed": unparsed,
         "reception_time_has_fraction": fractional,
+        "collector_bytes": os.path.getsize(a.collector),
         "error_codes": codes,
         "lag_ms": {"min": r(v[0] if v else None), "p50": r(pct(v, 50)), "p90": r(pct(v, 90)),
                    "p99": r(pct(v, 99)), "p999": r(pct(v, 99.9)), "max": r(v[-1] if v else None),

@@ -155,7 +155,9 @@ pub async fn token(
             resp
         }
         Err(e) => {
-            tracing::info!(code = e.code, error = e.kind.as_str(), client_id = ?audit.client_id, tenant = ?audit.tenant, "token request refused");
+            // Every refusal is in the sign-in log; at info level a credential-stuffing storm would
+            // flood the process log too.
+            tracing::debug!(code = e.code, error = e.kind.as_str(), client_id = ?audit.client_id, tenant = ?audit.tenant, "token request refused");
             fail(e)
         }
     }

@@ -567,7 +567,7 @@ pub async fn login(
     let user = match result {
         Ok(u) => u,
         Err(e @ (SignInError::InvalidCredentials | SignInError::Locked | SignInError::Disabled)) => {
-            tracing::info!(tenant = %tenant, code = e.aadsts(), "interactive sign-in refused");
+            tracing::debug!(tenant = %tenant, code = e.aadsts(), "interactive sign-in refused (in the sign-in log)");
             return render_sign_in(&mut page, tenant, &flow_id, &flow, Some(&username), Some(&e.to_string()));
         }
         Err(_) => {

@@ -31,7 +31,10 @@ fn init_tracing(cfg: &Config) -> Result<Traces, AppError> {
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_env("OSTIARY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only for a terminal: files and journald get plain text.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let fmt = if cfg.log_format == "json" { fmt.json().boxed() } else { fmt.boxed() };
     let registry = tracing_subscriber::registry().with(filter).with(fmt);
     #[cfg(feature = "otlp")]
