@@ -443,6 +443,21 @@ async fn logs_are_tenant_isolated_and_need_a_log_permission() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
     let r = ts.graph("GET", "/auditLogs/directoryAudits", reader, None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A refused write is on record (F6: access-denied audit entries); a refused read is not.
+    let r = ts
+        .graph(
+            "POST",
+            "/groups",
+            reader,
+            Some(json!({"displayName": "X", "mailEnabled": false, "mailNickname": "x", "securityEnabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let denied = audits(&ts, &tok, &format!("?$filter={}", enc("activityDisplayName eq 'Access denied'"))).await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["result"], "failure");
+    assert_eq!(denied[0]["initiatedBy"]["app"]["appId"], app_id.as_str());
+    assert_eq!(denied[0]["targetResources"][0]["displayName"], "POST /groups");
 }
 
 #[tokio::test]

@@ -174,16 +174,39 @@ async fn handle(
     let Some(first) = segs.first() else { return Err(GraphErr::segment("v1.0")) };
     let (collection, key) = key_segment(first);
     let rest: Vec<&str> = segs[1..].iter().map(String::as_str).collect();
-    match collection.as_str() {
-        "users" => users(&mut ctx, key, &rest).await,
-        "groups" => groups(&mut ctx, key, &rest).await,
-        "applications" => applications(&mut ctx, key, &rest).await,
-        "servicePrincipals" => service_principals(&mut ctx, key, &rest).await,
-        "directoryObjects" => directory_objects(&mut ctx, &rest).await,
-        "organization" => organization(&mut ctx, &rest).await,
-        "oauth2PermissionGrants" => permission_grants(&mut ctx, &rest).await,
-        "policies" => policies(&mut ctx, &rest).await,
-        "auditLogs" => audit_logs(&mut ctx, &rest).await,
+    let result = route(&mut ctx, &collection, key, &rest).await;
+    // F6 (mis-scoped RBAC): a write refused for lack of permission is on record as a failed
+    // activity, so "access denied" shows in the audit log and the SIEM.
+    if let Err(e) = &result
+        && e.status == StatusCode::FORBIDDEN
+        && ctx.method != Method::GET
+    {
+        let mut target = ostiary_core::audit::Target::new(path.to_string(), "Other");
+        target.display_name = Some(format!("{} {}", ctx.method, path));
+        let activity = ostiary_core::audit::Activity::new("Access denied", "DirectoryManagement", "Other")
+            .target(target)
+            .failed("Insufficient privileges to complete the operation.");
+        core.record_audit(&Actor::from_caller(&ctx.caller), activity).await;
+    }
+    result
+}
+
+async fn route(
+    ctx: &mut Ctx<'_>,
+    collection: &str,
+    key: Option<(String, String)>,
+    rest: &[&str],
+) -> Result<Response, GraphErr> {
+    match collection {
+        "users" => users(ctx, key, rest).await,
+        "groups" => groups(ctx, key, rest).await,
+        "applications" => applications(ctx, key, rest).await,
+        "servicePrincipals" => service_principals(ctx, key, rest).await,
+        "directoryObjects" => directory_objects(ctx, rest).await,
+        "organization" => organization(ctx, rest).await,
+        "oauth2PermissionGrants" => permission_grants(ctx, rest).await,
+        "policies" => policies(ctx, rest).await,
+        "auditLogs" => audit_logs(ctx, rest).await,
         "me" => Err(GraphErr::bad("/me request is only valid with delegated authentication flow.")),
         other => Err(GraphErr::segment(other)),
     }
