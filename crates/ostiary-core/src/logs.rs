@@ -2,7 +2,7 @@
 //! writer that turns a login storm into a few large appends instead of one write per request.
 //!
 //! What a hard crash can lose: records still queued in memory (at most `QUEUE_CAPACITY`, in
-//! practice the few milliseconds since the last batch). Sign-in records are evidence, not
+//! practice the last ~20 ms: the writer lingers that long for a fuller batch). Sign-in records are evidence, not
 //! state: no token, session or lockout depends on them, so losing the last moments before a
 //! crash is accepted (Entra's own sign-in logs are eventually consistent). Directory audits
 //! are never queued: they commit in the transaction of their change.
