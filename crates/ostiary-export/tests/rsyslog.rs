@@ -123,9 +123,14 @@ impl Rsyslog {
         tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     }
 
+    /// The complete lines so far: rsyslog's omfile flushes its buffer in chunks, so a read can
+    /// catch the last line half written; that one is left for the next read.
     fn lines(&self) -> Vec<String> {
         match std::fs::read_to_string(&self.out) {
-            Ok(s) => s.lines().map(str::to_string).collect(),
+            Ok(s) => {
+                let complete = s.rfind('\n').map_or("", |end| &s[..end]);
+                complete.lines().map(str::to_string).collect()
+            }
             Err(_) => Vec::new(),
         }
     }

@@ -111,8 +111,10 @@ impl Rsyslog {
         }
     }
 
+    /// The complete lines so far (a read can catch omfile's last line half written).
     fn text(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
+        let s = std::fs::read_to_string(&self.out).unwrap_or_default();
+        s.rfind('\n').map_or(String::new(), |end| s[..=end].to_string())
     }
 }
 
