@@ -189,14 +189,15 @@ async fn wake_delivers_without_waiting_for_the_poll() {
         append(&*store, t, round, round + 1).await;
         let started = tokio::time::Instant::now();
         handle.wake();
-        eventually("delivered after wake", Duration::from_secs(1), || async {
+        // The poll interval is 60 s: delivery within 10 s can only come from the wake.
+        eventually("delivered after wake", Duration::from_secs(10), || async {
             rx.seen.lock().unwrap().accepted_seqs().len() == usize::try_from(round + 1).unwrap()
         })
         .await;
         latencies.push(started.elapsed());
     }
     latencies.sort();
-    assert!(latencies[latencies.len() - 1] < Duration::from_secs(1), "{latencies:?}");
+    assert!(latencies[latencies.len() - 1] < Duration::from_secs(10), "{latencies:?}");
     handle.shutdown();
     handle.join().await;
 }
