@@ -2,9 +2,9 @@
 //! writer that turns a login storm into a few large appends instead of one write per request.
 //!
 //! What a hard crash can lose: records still queued in memory (at most `QUEUE_CAPACITY`, in
-//! practice the last ~20 ms: the writer lingers that long for a fuller batch). Sign-in records are evidence, not
-//! state: no token, session or lockout depends on them, so losing the last moments before a
-//! crash is accepted (Entra's own sign-in logs are eventually consistent). Directory audits
+//! practice the last ~20 ms: the writer lingers that long for a fuller batch). Sign-in records
+//! are evidence, not state: no token, session or lockout depends on them, so losing the last
+//! moments before a crash is accepted (Entra's own sign-in logs are eventually consistent). Directory audits
 //! are never queued: they commit in the transaction of their change.
 
 use crate::Core;
@@ -257,7 +257,6 @@ pub struct WriterStats {
     pub depth: AtomicI64,
     pub written: AtomicU64,
     pub dropped: AtomicU64,
-    pub failed_batches: AtomicU64,
 }
 
 /// The batched sign-in log writer: a bounded queue and one task that appends whatever has
@@ -391,7 +390,6 @@ async fn run_writer(
                 }
                 Err(e) => {
                     attempts += 1;
-                    stats.failed_batches.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %e, records = batch.len(), attempts, "cannot write sign-in records; retrying");
                     // While stopping, give the store a bounded chance (about 10 s), then give up
                     // and count the loss rather than hang the shutdown.
