@@ -4,8 +4,8 @@
 //! What a hard crash can lose: records still queued in memory (at most `QUEUE_CAPACITY`, in
 //! practice the last ~20 ms: the writer lingers that long for a fuller batch). Sign-in records
 //! are evidence, not state: no token, session or lockout depends on them, so losing the last
-//! moments before a crash is accepted (Entra's own sign-in logs are eventually consistent). Directory audits
-//! are never queued: they commit in the transaction of their change.
+//! moments before a crash is accepted (Entra's own sign-in logs are eventually consistent).
+//! Directory audits are never queued: they commit in the transaction of their change.
 
 use crate::Core;
 use ostiary_model::{ObjectId, TenantId};
