@@ -203,6 +203,16 @@ impl AdminClient {
         url: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<(StatusCode, Vec<u8>), ClientError> {
+        self.send_with(method, url, body, None).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        extra_header: Option<(&str, &str)>,
+    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
         let mut retried = false;
         loop {
             let token = self.access_token().await?;
@@ -212,6 +222,9 @@ impl AdminClient {
                 .bearer_auth(&token)
                 .header("accept", "application/json")
                 .header("client-request-id", uuid::Uuid::new_v4().to_string());
+            if let Some((name, value)) = extra_header {
+                req = req.header(name, value);
+            }
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -266,6 +279,25 @@ impl AdminClient {
         let url = self.url(path);
         let body = Self::encode(body)?;
         self.send(Method::POST, &url, Some(&body)).await.map(|_| ())
+    }
+
+    /// `POST` (or `PATCH`, with `patch`) with one extra request header, such as
+    /// `Ostiary-Allow-Lockout: true`; decodes a JSON response when there is one.
+    pub async fn send_json_with_header<B>(
+        &self,
+        patch: bool,
+        path: &str,
+        body: &B,
+        header: (&str, &str),
+    ) -> Result<Option<serde_json::Value>, ClientError>
+    where
+        B: Serialize + ?Sized,
+    {
+        let url = self.url(path);
+        let body = Self::encode(body)?;
+        let method = if patch { Method::PATCH } else { Method::POST };
+        let (_, bytes) = self.send_with(method.clone(), &url, Some(&body), Some(header)).await?;
+        if bytes.is_empty() { Ok(None) } else { Self::decode(&method, &url, &bytes).map(Some) }
     }
 
     /// `PATCH {graph}{path}` with a JSON body (Graph answers 204).

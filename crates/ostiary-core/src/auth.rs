@@ -38,6 +38,13 @@ pub enum Permission {
     WriteApps,
     WriteAppRoleAssignments,
     ReadAuditLogs,
+    ReadPolicies,
+    WriteConditionalAccess,
+    WriteAuthMethodsPolicy,
+    ReadAuthMethods,
+    WriteAuthMethods,
+    ReadRisk,
+    WriteRisk,
 }
 
 impl Permission {
@@ -68,6 +75,23 @@ impl Permission {
             // Entra wants AuditLog.Read.All; directory readers may read the logs here too, so
             // tenants bootstrapped before the permission existed keep working.
             Permission::ReadAuditLogs => &["AuditLog.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+            Permission::ReadPolicies => &[
+                "Policy.Read.All",
+                "Policy.ReadWrite.ConditionalAccess",
+                "Policy.ReadWrite.AuthenticationMethod",
+                "Directory.Read.All",
+                "Directory.ReadWrite.All",
+            ],
+            Permission::WriteConditionalAccess => &["Policy.ReadWrite.ConditionalAccess"],
+            Permission::WriteAuthMethodsPolicy => &["Policy.ReadWrite.AuthenticationMethod"],
+            Permission::ReadAuthMethods => &["UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"],
+            Permission::WriteAuthMethods => &["UserAuthenticationMethod.ReadWrite.All"],
+            Permission::ReadRisk => &[
+                "IdentityRiskyUser.Read.All",
+                "IdentityRiskyUser.ReadWrite.All",
+                "IdentityRiskEvent.Read.All",
+            ],
+            Permission::WriteRisk => &["IdentityRiskyUser.ReadWrite.All"],
         }
     }
 }

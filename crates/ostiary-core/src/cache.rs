@@ -38,6 +38,8 @@ pub struct TenantState {
     pub grants: HashMap<(ObjectId, ObjectId), Vec<Uuid>>,
     /// Sign-in settings (changes bump the tenant version, so this stays current).
     pub settings: crate::settings::TenantSettings,
+    /// Conditional Access policies and named locations, compiled.
+    pub policies: Arc<ostiary_policy::PolicySet>,
     checked_ms: AtomicU64,
 }
 
@@ -187,6 +189,7 @@ impl Core {
             grants.entry((a.principal_id, a.resource_id)).or_default().push(a.app_role_id);
         }
         let settings = self.load_tenant_settings(tenant_id).await?;
+        let policies = Arc::new(self.load_policy_set(tenant_id).await?);
         Ok(TenantState {
             tenant,
             version,
@@ -196,6 +199,7 @@ impl Core {
             service_principals,
             grants,
             settings,
+            policies,
             checked_ms: AtomicU64::new(self.cache.elapsed_ms()),
         })
     }

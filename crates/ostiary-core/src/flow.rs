@@ -25,8 +25,14 @@ pub enum Next {
     SignIn,
     /// Show the account picker (`prompt=select_account` with an SSO session).
     SelectAccount,
-    /// Show the change-password page (forceChangePasswordNextSignIn).
+    /// Show the change-password page (forceChangePasswordNextSignIn, or required by a policy).
     ChangePassword,
+    /// Ask for a second factor (Conditional Access requires MFA).
+    Mfa { reason: String },
+    /// Ask the user to register a second factor (required, or a campaign that may be snoozed).
+    RegisterMfa { reason: String, can_skip: bool },
+    /// Show freshly generated recovery codes once.
+    RecoveryCodes,
     /// Show the consent page.
     Consent { items: Vec<ConsentItem>, can_consent_for_org: bool },
     /// Send the authorization response (or the error) to the client.
@@ -60,6 +66,7 @@ impl Core {
         mut flow: PendingFlow,
         entry: KvEntry,
         session: Option<&Session>,
+        ctx: &crate::logs::RequestContext,
     ) -> Result<Next, OAuthError> {
         let now = self.now().unix_timestamp();
         if flow.user_id.is_none() {
@@ -70,6 +77,11 @@ impl Core {
                 if let Some(s) = session {
                     flow.user_id = Some(s.user_id);
                     flow.auth_time = Some(s.auth_time);
+                    // Single sign-on: the session's methods (MFA once per session) and a
+                    // sign-in record "Previously satisfied" once Conditional Access decided.
+                    flow.methods = s.methods.clone();
+                    flow.mfa_time = s.mfa_time;
+                    flow.log_pending = Some("Previously satisfied".into());
                 }
             } else if flow.prompt.as_deref() == Some("none") {
                 let _ = self.end_flow(tenant, flow_id).await;
@@ -97,6 +109,37 @@ impl Core {
             Ok(r) => r,
             Err(e) => return Ok(self.error_params(&flow, &e)),
         };
+        if let Some(next) = self.access_gate(tenant, &mut flow, resource.app_id, &resource.display_name, ctx).await? {
+            let next = match next {
+                // Blocked: the client hears `access_denied` (AADSTS53003) when it can be told.
+                Next::Fail(e) if !flow.redirect_uri.is_empty() => {
+                    let _ = self.end_flow(tenant, flow_id).await;
+                    self.error_params(&flow, &e)
+                }
+                Next::Fail(e) => {
+                    let _ = self.end_flow(tenant, flow_id).await;
+                    Next::Fail(e)
+                }
+                // A silent request cannot show a page: the client must come back interactively.
+                Next::Mfa { .. } | Next::RegisterMfa { .. } | Next::ChangePassword | Next::SignIn
+                    if flow.prompt.as_deref() == Some("none") =>
+                {
+                    let _ = self.end_flow(tenant, flow_id).await;
+                    let e = crate::access::requirement_error(&ostiary_policy::Requirement::Mfa, &resource.display_name);
+                    self.error_params(&flow, &e)
+                }
+                other => {
+                    if !self.save_flow(tenant, entry, &flow).await.map_err(|_| OAuthError::temporarily_unavailable())? {
+                        return Ok(Next::Fail(OAuthError::invalid_request(
+                            50089,
+                            "The sign-in flow was already completed or has expired.",
+                        )));
+                    }
+                    other
+                }
+            };
+            return Ok(next);
+        }
         let consented = self
             .consented_scopes(tenant, client_sp.id, resource.id, user_id)
             .await
@@ -172,6 +215,8 @@ impl Core {
             nonce: flow.nonce.clone(),
             family_id: ostiary_crypto::rand::random_token(self.rng.as_ref(), 16),
             family_created: now,
+            methods: flow.methods.clone(),
+            mfa_time: flow.mfa_time,
         };
         // Ending the flow first makes a double submission unable to mint two codes.
         self.end_flow(tenant, flow_id).await.map_err(|_| OAuthError::temporarily_unavailable())?;

@@ -38,6 +38,34 @@ pub const GRAPH_APP_PERMISSIONS: &[(&str, Uuid, &str)] = &[
         "Manage all delegated permission grants",
     ),
     ("AuditLog.Read.All", uuid!("b0afded3-3588-46d8-8b3d-9842eddd2f6e"), "Read all audit log data"),
+    ("Policy.Read.All", uuid!("246dd0d5-5bd0-4def-940b-0421030a5b68"), "Read your organization's policies"),
+    (
+        "Policy.ReadWrite.ConditionalAccess",
+        uuid!("01c0a623-fc9b-48e9-b794-0756f8e8f067"),
+        "Read and write your organization's conditional access policies",
+    ),
+    (
+        "Policy.ReadWrite.AuthenticationMethod",
+        uuid!("29c18626-4985-4dcd-85c0-193eef327366"),
+        "Read and write all authentication method policies",
+    ),
+    (
+        "UserAuthenticationMethod.Read.All",
+        uuid!("38d9df27-64da-44fd-b7c5-a6fbac20248f"),
+        "Read all users' authentication methods",
+    ),
+    (
+        "UserAuthenticationMethod.ReadWrite.All",
+        uuid!("50483e42-d915-4231-9639-7fdb7fd190e5"),
+        "Read and write all users' authentication methods",
+    ),
+    ("IdentityRiskEvent.Read.All", uuid!("6e472fd1-ad78-48da-a0f0-97ab2c6b769e"), "Read all identity risk event information"),
+    ("IdentityRiskyUser.Read.All", uuid!("dc5007c0-2d7d-4c42-879c-2dab87571379"), "Read all identity risky user information"),
+    (
+        "IdentityRiskyUser.ReadWrite.All",
+        uuid!("656f6061-f9fe-4807-9708-6a2e0934df76"),
+        "Read and write all risky user information",
+    ),
 ];
 
 /// OIDC scopes every resource accepts in grants (Entra models them as Graph scopes).
@@ -66,6 +94,12 @@ pub const BOOTSTRAP_PERMISSIONS: &[&str] = &[
     "Directory.ReadWrite.All",
     "DelegatedPermissionGrant.ReadWrite.All",
     "AuditLog.Read.All",
+    "Policy.Read.All",
+    "Policy.ReadWrite.ConditionalAccess",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "UserAuthenticationMethod.ReadWrite.All",
+    "IdentityRiskEvent.Read.All",
+    "IdentityRiskyUser.ReadWrite.All",
 ];
 
 pub fn role_id(permission: &str) -> Option<Uuid> {

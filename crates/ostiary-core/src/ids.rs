@@ -26,3 +26,8 @@ pub enum TenantSegment {
     Id(TenantId),
     Domain(String),
 }
+
+/// RFC 3339 text of a time, as Graph writes `createdDateTime` (empty if unrepresentable).
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

@@ -2,9 +2,11 @@
 //! authentication of admin callers and directory administration. Owns transactions (through
 //! `ChangeSet`s) and caches; takes time and randomness as injected services.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod ca;
 pub mod cache;
 pub mod consent;
 pub mod directory;
@@ -18,7 +20,9 @@ pub mod keys;
 pub mod logquery;
 pub mod logs;
 pub mod metered;
+pub mod mfa;
 pub mod observe;
+pub mod risk;
 pub mod settings;
 pub mod signin;
 pub mod throttle;
@@ -101,6 +105,8 @@ pub struct Core {
     pub graph_throttle: throttle::Throttle,
     /// The GeoIP database, when one is configured (`set_geoip`).
     pub(crate) geoip: std::sync::OnceLock<geo::GeoIp>,
+    /// Identity Protection's thresholds, IP lists and breached-password list (`set_protection`).
+    pub(crate) protection: std::sync::OnceLock<risk::Protection>,
 }
 
 impl Core {
@@ -130,6 +136,7 @@ impl Core {
             hash_waiting: std::sync::atomic::AtomicI64::new(0),
             graph_throttle: throttle::Throttle::new(throttle::RateLimit::default()),
             geoip: std::sync::OnceLock::new(),
+            protection: std::sync::OnceLock::new(),
         })
     }
 

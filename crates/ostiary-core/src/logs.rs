@@ -94,7 +94,30 @@ pub struct SignInEvent {
     pub protocol: Option<&'static str>,
     /// ISO country of `ctx.ip` (GeoIP), filled in when recorded.
     pub country: Option<String>,
+    /// Conditional Access: `conditionalAccessStatus` and `appliedConditionalAccessPolicies`
+    /// (absent: no evaluation happened, "notApplied").
+    pub conditional_access: Option<(&'static str, Value)>,
+    /// The second factor of this attempt (Entra's method name) and whether it succeeded.
+    pub second_factor: Option<(&'static str, bool)>,
+    /// The session or flow satisfied multifactor authentication.
+    pub multi_factor: bool,
+    /// Identity Protection's view of this attempt.
+    pub risk: Option<RiskInfo>,
     pub ctx: RequestContext,
+}
+
+/// The risk fields of a sign-in record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RiskInfo {
+    /// `riskLevelDuringSignIn`: none, low, medium, high.
+    pub during: String,
+    /// `riskLevelAggregated`: the user's risk after this attempt.
+    pub aggregated: String,
+    /// `riskState`: none, atRisk, remediated, ...
+    pub state: String,
+    pub detail: String,
+    /// `riskEventTypes_v2`.
+    pub event_types: Vec<String>,
 }
 
 impl SignInEvent {
@@ -116,6 +139,10 @@ impl SignInEvent {
             client_credential_type: None,
             protocol: None,
             country: None,
+            conditional_access: None,
+            second_factor: None,
+            multi_factor: false,
+            risk: None,
             ctx,
         }
     }
@@ -131,19 +158,45 @@ impl SignInEvent {
             SignInKind::ServicePrincipal | SignInKind::ManagedIdentity => "Other clients",
         };
         let (browser, os) = self.ctx.user_agent.as_deref().map(device_from_user_agent).unwrap_or(("", ""));
-        let auth_details: Vec<Value> = self
+        // The primary step failed only if the failure is its own (a blocked or interrupted
+        // sign-in still had the right password).
+        let primary_ok = ok || !matches!(self.error_code, 50126 | 50053 | 50057 | 50055 | 50144);
+        let mut auth_details: Vec<Value> = self
             .auth_method
             .map(|m| {
                 vec![json!({
                     "authenticationStepDateTime": when,
                     "authenticationMethod": m,
                     "authenticationMethodDetail": null,
-                    "succeeded": ok,
-                    "authenticationStepResultDetail": if ok { "Correct password" } else { "Other" },
+                    "succeeded": primary_ok,
+                    "authenticationStepResultDetail": match (primary_ok, m) {
+                        (true, "Password") => "Correct password",
+                        (true, _) => "Correct credential",
+                        (false, _) => "Other",
+                    },
                     "authenticationStepRequirement": "Primary authentication",
                 })]
             })
             .unwrap_or_default();
+        if let Some((method, succeeded)) = self.second_factor {
+            auth_details.push(json!({
+                "authenticationStepDateTime": when,
+                "authenticationMethod": method,
+                "authenticationMethodDetail": null,
+                "succeeded": succeeded,
+                "authenticationStepResultDetail": if succeeded { "MFA successfully completed" } else { "MFA failed" },
+                "authenticationStepRequirement": "Multifactor authentication",
+            }));
+        }
+        let (ca_status, ca_policies) =
+            self.conditional_access.clone().unwrap_or(("notApplied", Value::Array(Vec::new())));
+        let risk = self.risk.clone().unwrap_or_else(|| RiskInfo {
+            during: "none".into(),
+            aggregated: "none".into(),
+            state: "none".into(),
+            detail: "none".into(),
+            event_types: Vec::new(),
+        });
         let doc = json!({
             "id": id.to_string(),
             "createdDateTime": when,
@@ -156,8 +209,8 @@ impl SignInEvent {
             "clientAppUsed": client_app_used,
             "userAgent": self.ctx.user_agent,
             "correlationId": self.ctx.correlation_id,
-            "conditionalAccessStatus": "notApplied",
-            "appliedConditionalAccessPolicies": [],
+            "conditionalAccessStatus": ca_status,
+            "appliedConditionalAccessPolicies": ca_policies,
             "isInteractive": self.kind == SignInKind::Interactive,
             "resourceDisplayName": self.resource_display_name,
             "resourceId": self.resource_id,
@@ -169,9 +222,9 @@ impl SignInEvent {
             "clientCredentialType": self.client_credential_type,
             "authenticationProtocol": self.protocol,
             "tokenIssuerType": "AzureAD",
-            "authenticationRequirement": "singleFactorAuthentication",
+            "authenticationRequirement": if self.multi_factor { "multiFactorAuthentication" } else { "singleFactorAuthentication" },
             "authenticationDetails": auth_details,
-            "mfaDetail": null,
+            "mfaDetail": self.second_factor.map(|(m, _)| json!({ "authMethod": m, "authDetail": null })),
             "status": {
                 "errorCode": self.error_code,
                 "failureReason": if ok { None } else { Some(self.failure_reason.clone().unwrap_or_else(|| "Other.".into())) },
@@ -182,11 +235,11 @@ impl SignInEvent {
                 "isCompliant": false, "isManaged": false, "trustType": "",
             },
             "location": { "city": null, "state": null, "countryOrRegion": self.country, "geoCoordinates": null },
-            "riskDetail": "none",
-            "riskLevelAggregated": "none",
-            "riskLevelDuringSignIn": "none",
-            "riskState": "none",
-            "riskEventTypes_v2": [],
+            "riskDetail": risk.detail,
+            "riskLevelAggregated": risk.aggregated,
+            "riskLevelDuringSignIn": risk.during,
+            "riskState": risk.state,
+            "riskEventTypes_v2": risk.event_types,
         });
         NewLogRecord {
             tenant: self.tenant,

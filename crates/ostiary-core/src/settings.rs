@@ -33,6 +33,43 @@ pub struct TenantSettings {
     pub lockout_threshold: u32,
     /// First lockout duration, seconds; doubles with each further lockout.
     pub lockout_duration_secs: i64,
+    /// Emergency-access ("break-glass") accounts: named by the lockout guard and What-If.
+    pub emergency_access_accounts: Vec<ostiary_model::ObjectId>,
+    /// Authentication methods policy: which methods users may register and use.
+    pub methods_policy: MethodsPolicy,
+}
+
+/// Graph `authenticationMethodsPolicy`, reduced to what Ostiary enforces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MethodsPolicy {
+    /// Authenticator apps (`softwareOath`).
+    pub software_oath_enabled: bool,
+    /// Passkeys (`fido2`).
+    pub fido2_enabled: bool,
+    /// Attestation: `none` (any authenticator), or `direct` with `fido2_allowed_aaguids`.
+    pub fido2_enforce_attestation: bool,
+    pub fido2_allowed_aaguids: Vec<String>,
+    /// Registration campaign: users without a second factor are asked to register one at sign-in.
+    pub campaign_enabled: bool,
+    /// Groups the campaign targets (empty: all users).
+    pub campaign_groups: Vec<ostiary_model::ObjectId>,
+    /// Users may postpone ("Not now") this many days; 0 = registration is enforced.
+    pub campaign_snooze_days: u32,
+}
+
+impl Default for MethodsPolicy {
+    fn default() -> Self {
+        MethodsPolicy {
+            software_oath_enabled: true,
+            fido2_enabled: true,
+            fido2_enforce_attestation: false,
+            fido2_allowed_aaguids: Vec::new(),
+            campaign_enabled: false,
+            campaign_groups: Vec::new(),
+            campaign_snooze_days: 1,
+        }
+    }
 }
 
 impl Default for TenantSettings {
@@ -50,6 +87,8 @@ impl Default for TenantSettings {
             refresh_absolute_secs: 90 * 24 * 3600,
             lockout_threshold: 10,
             lockout_duration_secs: 60,
+            emergency_access_accounts: Vec::new(),
+            methods_policy: MethodsPolicy::default(),
         }
     }
 }

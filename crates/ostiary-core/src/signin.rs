@@ -18,7 +18,7 @@ pub fn secret_key(secret: &str) -> String {
 }
 
 /// What an `/authorize` request (or a device-code approval) is waiting to complete.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingFlow {
     pub client_id: uuid::Uuid,
@@ -49,6 +49,35 @@ pub struct PendingFlow {
     pub device_user_code: Option<String>,
     /// The user must change the password before the flow continues.
     pub must_change_password: bool,
+    /// Authentication methods proven in this flow (or by the SSO session it used).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub mfa_time: Option<i64>,
+    /// Server-side WebAuthn ceremony state (never sent to the browser).
+    #[serde(default)]
+    pub webauthn_state: Option<serde_json::Value>,
+    /// The primary authentication whose sign-in record is still to be written once Conditional
+    /// Access has decided ("Password", "Passkey", "Previously satisfied").
+    #[serde(default)]
+    pub log_pending: Option<String>,
+    /// An MFA interrupt (AADSTS50074) was already recorded for this flow.
+    #[serde(default)]
+    pub interrupt_logged: bool,
+    /// The user changed the password in this flow after proving a second factor (risk remediation).
+    #[serde(default)]
+    pub secure_password_change: bool,
+    /// Identity Protection's sign-in risk for this attempt and the detections behind it.
+    #[serde(default)]
+    pub sign_in_risk: Option<String>,
+    #[serde(default)]
+    pub risk_events: Vec<String>,
+    /// The user chose "Not now" on a registration campaign.
+    #[serde(default)]
+    pub campaign_snoozed: bool,
+    /// Show freshly generated recovery codes before continuing.
+    #[serde(default)]
+    pub show_recovery_codes: bool,
 }
 
 /// An SSO session, keyed by the hash of its cookie value.
@@ -61,6 +90,14 @@ pub struct Session {
     pub last_seen: i64,
     /// Client ids signed in through this session (front-channel logout targets).
     pub apps: Vec<String>,
+    /// Methods proven in this session; an SSO sign-in inherits them (MFA once per session).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub mfa_time: Option<i64>,
+    /// `persistentBrowser` session control: the cookie outlives the browser only when allowed.
+    #[serde(default)]
+    pub persistent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -259,6 +296,7 @@ impl Core {
         user: ObjectId,
         auth_time: i64,
         app: Option<&str>,
+        methods: &[String],
     ) -> Result<String, StoreError> {
         let now = self.now();
         let settings = self.tenant_settings(tenant).await?;
@@ -269,11 +307,48 @@ impl Core {
             created: now.unix_timestamp(),
             last_seen: now.unix_timestamp(),
             apps: app.map(|a| vec![a.to_string()]).unwrap_or_default(),
+            methods: methods.to_vec(),
+            mfa_time: None,
+            persistent: false,
         };
         let mut e = entry("session", secret_key(&cookie), to_doc(&s), Some(session_expiry(&s, &settings)));
         e.user_id = Some(user);
         self.store.kv_apply(tenant, &[KvOp::Insert(e)], false, now).await?;
         Ok(cookie)
+    }
+
+    /// Adds methods proven later in the flow (a second factor) to the browser's session, so
+    /// single sign-on to other apps carries them. Only the session of the same user is touched.
+    pub async fn session_add_methods(
+        &self,
+        tenant: TenantId,
+        cookie: &str,
+        user: ObjectId,
+        methods: &[String],
+        mfa_time: Option<i64>,
+    ) -> Result<(), StoreError> {
+        if cookie.is_empty() || cookie.len() > 128 {
+            return Ok(());
+        }
+        let now = self.now();
+        let Some(mut e) = self.store.kv_get(tenant, "session", &secret_key(cookie), now).await? else { return Ok(()) };
+        let Ok(mut s) = serde_json::from_value::<Session>(e.doc.clone()) else { return Ok(()) };
+        if s.user_id != user {
+            return Ok(());
+        }
+        for m in methods {
+            if !s.methods.contains(m) {
+                s.methods.push(m.clone());
+            }
+        }
+        if mfa_time.is_some() {
+            s.mfa_time = mfa_time;
+        }
+        e.doc = to_doc(&s);
+        match self.store.kv_apply(tenant, &[KvOp::Update(e)], false, now).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(other) => Err(other),
+        }
     }
 
     /// The live session for a cookie, refreshing its idle timer (at most once a minute) and

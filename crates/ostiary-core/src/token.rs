@@ -43,6 +43,12 @@ pub struct TokenAudit {
     pub resource_display_name: Option<String>,
     /// `azpacr`: "0" public client, "1" secret, "2" certificate.
     pub azpacr: Option<&'static str>,
+    /// The user of a user grant, once known (also for refused requests).
+    pub user: Option<(ObjectId, String, String)>,
+    /// Conditional Access status and applied policies, once evaluated.
+    pub conditional_access: Option<(&'static str, serde_json::Value)>,
+    /// Where the request came from (the web layer sets it before calling `token`).
+    pub ctx: crate::logs::RequestContext,
 }
 
 impl Core {
@@ -125,6 +131,7 @@ impl Core {
                             req.param("redirect_uri"),
                             req.param("code_verifier"),
                             want_client_info,
+                            audit,
                         )
                         .await?
                     }
@@ -133,14 +140,14 @@ impl Core {
                             .param("refresh_token")
                             .filter(|c| !c.is_empty())
                             .ok_or_else(|| OAuthError::missing_parameter("refresh_token"))?;
-                        self.refresh(&state, client, azpacr, rt, Some(&scopes), want_client_info).await?
+                        self.refresh(&state, client, azpacr, rt, Some(&scopes), want_client_info, audit).await?
                     }
                     GRANT_DEVICE_CODE => {
                         let dc = req
                             .param("device_code")
                             .filter(|c| !c.is_empty())
                             .ok_or_else(|| OAuthError::missing_parameter("device_code"))?;
-                        self.poll_device(&state, client, dc, want_client_info).await?
+                        self.poll_device(&state, client, dc, want_client_info, audit).await?
                     }
                     _ => {
                         if req.param("requested_token_use") != Some("on_behalf_of") {
@@ -156,7 +163,7 @@ impl Core {
                             .param("assertion")
                             .filter(|c| !c.is_empty())
                             .ok_or_else(|| OAuthError::missing_parameter("assertion"))?;
-                        self.on_behalf_of(&state, client, azpacr, assertion, &scopes).await?
+                        self.on_behalf_of(&state, client, azpacr, assertion, &scopes, audit).await?
                     }
                 };
                 Ok(IssuedToken {
@@ -207,6 +214,14 @@ impl Core {
         audit.resource_display_name = Some(resource.display_name.clone());
         if !resource.account_enabled {
             return Err(OAuthError::resource_not_found(&scope.resource));
+        }
+        // Conditional Access for workload identities (policies naming this service principal).
+        let eval =
+            self.evaluate_workload(&state, client_sp.id, client.app.app_id, Some(resource.app_id), audit.ctx.ip.as_deref());
+        audit.conditional_access = Some((eval.conditional_access_status(), eval.applied_policies_json()));
+        if !matches!(eval.outcome, ostiary_policy::Outcome::Allow) {
+            self.metrics.conditional_access_failures.inc(&[&tenant.to_string()]);
+            return Err(OAuthError::new(ostiary_oauth::ErrorKind::InvalidGrant, 53003, crate::access::blocked().description));
         }
         let roles = app_roles_granted(&state, client_sp, resource);
         self.sign_access_token(&state, tenant, client, client_sp, resource, azpacr, roles)
@@ -406,6 +421,12 @@ impl Core {
             (SignInKind::ServicePrincipal, _) => "Client secret",
             _ => "Previously satisfied",
         });
+        ev.conditional_access = audit.conditional_access.clone();
+        if let Some((id, upn, name)) = &audit.user {
+            ev.user_id = Some(*id);
+            ev.user_principal_name = Some(upn.clone());
+            ev.user_display_name = Some(name.clone());
+        }
         match result {
             Ok(t) => {
                 if let Some(u) = &t.user {

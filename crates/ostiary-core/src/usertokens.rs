@@ -43,6 +43,13 @@ pub struct GrantContext {
     pub family_id: String,
     /// Unix time the family started (absolute refresh lifetime counts from here).
     pub family_created: i64,
+    /// Authentication methods proven at sign-in (`password`, `softwareOath`, `fido2`,
+    /// `recoveryCode`): Conditional Access re-evaluates every redemption and refresh against them.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// When multifactor authentication last succeeded (unix seconds).
+    #[serde(default)]
+    pub mfa_time: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -234,16 +241,33 @@ impl Core {
         azpacr: &str,
         want_client_info: bool,
         spa: bool,
+        audit: &mut crate::token::TokenAudit,
     ) -> Result<(UserTokens, Option<KvOp>), OAuthError> {
         let tenant = state.tenant.id;
         let now = self.now();
         let iat = now.unix_timestamp();
         let user = self.user(tenant, grant.user_id).await?;
+        audit.user = Some((user.id, user.user_principal_name.clone(), user.display_name.clone()));
         let resource = state
             .service_principals
             .get(&grant.resource)
             .cloned()
             .ok_or_else(|| OAuthError::resource_not_found(&grant.resource.to_string()))?;
+        audit.resource_app_id = Some(resource.app_id.to_string());
+        audit.resource_display_name = Some(resource.display_name.clone());
+        // Conditional Access on every issuance: a policy added (or a location left) after
+        // sign-in takes effect at the next refresh.
+        let ctx = audit.ctx.clone();
+        let ca = self
+            .check_user_token_access(tenant, grant, resource.app_id, &resource.display_name, azpacr == "0", &ctx)
+            .await;
+        match ca {
+            Ok(logged) => audit.conditional_access = Some(logged),
+            Err((e, logged)) => {
+                audit.conditional_access = Some(logged);
+                return Err(e);
+            }
+        }
         let app_id = client.app.app_id.to_string();
         let lifetime = self.config.access_token_lifetime;
 
@@ -426,6 +450,7 @@ impl Core {
         redirect_uri: Option<&str>,
         code_verifier: Option<&str>,
         want_client_info: bool,
+        audit: &mut crate::token::TokenAudit,
     ) -> Result<UserTokens, OAuthError> {
         let tenant = state.tenant.id;
         let now = self.now();
@@ -464,7 +489,7 @@ impl Core {
         }
         doc.redeemed = true;
         let spa = client.app.spa.redirect_uris.contains(&doc.redirect_uri);
-        let (tokens, rt_op) = self.issue_user_tokens(state, client, &doc.grant, azpacr, want_client_info, spa).await?;
+        let (tokens, rt_op) = self.issue_user_tokens(state, client, &doc.grant, azpacr, want_client_info, spa, audit).await?;
         let mut consumed = entry;
         consumed.doc = serde_json::to_value(&doc).map_err(|_| OAuthError::server_error())?;
         let mut ops = vec![KvOp::Update(consumed)];
@@ -495,6 +520,7 @@ impl Core {
         refresh_token: &str,
         scope: Option<&[String]>,
         want_client_info: bool,
+        audit: &mut crate::token::TokenAudit,
     ) -> Result<UserTokens, OAuthError> {
         let tenant = state.tenant.id;
         let now = self.now();
@@ -535,7 +561,7 @@ impl Core {
             // The OIDC scopes of a family never grow on refresh.
             grant.oidc.retain(|s| parsed.oidc.contains(s) || s == "offline_access");
         }
-        let (tokens, rt_op) = self.issue_user_tokens(state, client, &grant, azpacr, want_client_info, doc.spa).await?;
+        let (tokens, rt_op) = self.issue_user_tokens(state, client, &grant, azpacr, want_client_info, doc.spa, audit).await?;
         doc.rotated = true;
         let mut old = entry;
         old.doc = serde_json::to_value(&doc).map_err(|_| OAuthError::server_error())?;
@@ -635,6 +661,7 @@ impl Core {
         client: &ClientEntry,
         device_code: &str,
         want_client_info: bool,
+        audit: &mut crate::token::TokenAudit,
     ) -> Result<UserTokens, OAuthError> {
         let tenant = state.tenant.id;
         let now = self.now();
@@ -665,7 +692,7 @@ impl Core {
             "approved" => {
                 let grant = doc.grant.clone().ok_or_else(OAuthError::server_error)?;
                 let (tokens, rt_op) =
-                    self.issue_user_tokens(state, client, &grant, "0", want_client_info, false).await?;
+                    self.issue_user_tokens(state, client, &grant, "0", want_client_info, false, audit).await?;
                 doc.status = "redeemed".into();
                 let mut e = entry;
                 e.doc = serde_json::to_value(&doc).map_err(|_| OAuthError::server_error())?;
@@ -690,6 +717,7 @@ impl Core {
         azpacr: &str,
         assertion: &str,
         scopes: &[String],
+        audit: &mut crate::token::TokenAudit,
     ) -> Result<UserTokens, OAuthError> {
         let tenant = state.tenant.id;
         let bad = |r: &str| OAuthError::obo_invalid_assertion(r);
@@ -749,8 +777,17 @@ impl Core {
             nonce: None,
             family_id: ostiary_crypto::rand::random_token(self.rng.as_ref(), 16),
             family_created: now,
+            // The user's authentication happened at the caller's sign-in; Entra carries it in the
+            // assertion's `amr`. Keep what the assertion says.
+            methods: jwt
+                .claims
+                .get("amr")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).filter_map(crate::ca::method_from_amr).map(str::to_string).collect())
+                .unwrap_or_default(),
+            mfa_time: None,
         };
-        let (mut tokens, rt_op) = self.issue_user_tokens(state, client, &grant, azpacr, false, false).await?;
+        let (mut tokens, rt_op) = self.issue_user_tokens(state, client, &grant, azpacr, false, false, audit).await?;
         tokens.id_token = None;
         if let Some(op) = rt_op {
             self.store.kv_apply(tenant, &[op], false, self.now()).await.map_err(store_err)?;

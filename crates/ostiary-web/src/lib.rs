@@ -5,6 +5,7 @@
 pub mod error;
 pub mod graph;
 pub mod meta;
+pub mod mfa;
 pub mod oauth;
 pub mod ops;
 pub mod pages;
@@ -43,6 +44,10 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/login", get(signin::login).post(signin::login))
         .route("/{tenant}/consent", get(signin::consent).post(signin::consent))
         .route("/{tenant}/selectaccount", get(signin::select_account).post(signin::select_account))
+        .route("/{tenant}/mfa", get(mfa::challenge).post(mfa::challenge))
+        .route("/{tenant}/mfa/register", get(mfa::register).post(mfa::register))
+        .route("/{tenant}/mfa/codes", get(mfa::codes).post(mfa::codes))
+        .route("/static/webauthn.js", get(mfa::script))
         .route("/{tenant}/changepassword", get(signin::change_password).post(signin::change_password))
         .route("/{tenant}/account/password", get(signin::my_password).post(signin::my_password))
         .route("/{tenant}/devicelogin", get(signin::devicelogin).post(signin::devicelogin))

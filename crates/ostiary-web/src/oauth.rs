@@ -126,7 +126,7 @@ pub async fn token(
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let mut audit = TokenAudit::default();
+    let mut audit = TokenAudit { ctx: meta.context(), ..TokenAudit::default() };
     let started = std::time::Instant::now();
     let result = core.token(&tenant, &req, &mut audit).await;
     core.record_token_request(&req.grant_type, &audit, result.as_ref(), meta.context(), started.elapsed()).await;

@@ -20,50 +20,50 @@ use ostiary_model::TenantId;
 use ostiary_oauth::{AuthorizeError, AuthorizeRequest, OAuthError, Platform, RegisteredRedirects, ResponseMode};
 use serde_json::json;
 
-const BROWSER_COOKIE: &str = "ostiary_browser";
+pub(crate) const BROWSER_COOKIE: &str = "ostiary_browser";
 
-fn session_cookie_name(tenant: TenantId) -> String {
+pub(crate) fn session_cookie_name(tenant: TenantId) -> String {
     format!("ostiary_session_{}", tenant.as_uuid().simple())
 }
 
 /// Reads one cookie value from the request.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
         let (k, v) = kv.trim().split_once('=')?;
         (k == name && !v.is_empty() && v.len() <= 256).then(|| v.to_string())
     })
 }
 
-fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: Option<i64>) {
+pub(crate) fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: Option<i64>) {
     let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
     if let Ok(v) = HeaderValue::from_str(&format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax{age}")) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
 }
 
-async fn form_fields(body: Body) -> Vec<(String, String)> {
+pub(crate) async fn form_fields(body: Body) -> Vec<(String, String)> {
     match axum::body::to_bytes(body, crate::MAX_FORM_BODY).await {
         Ok(b) => form_urlencoded::parse(&b).into_owned().collect(),
         Err(_) => Vec::new(),
     }
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-struct PageCtx<'a> {
-    core: &'a Core,
-    meta: &'a RequestMeta,
-    branding: pages::Branding,
-    nonce: String,
+pub(crate) struct PageCtx<'a> {
+    pub(crate) core: &'a Core,
+    pub(crate) meta: &'a RequestMeta,
+    pub(crate) branding: pages::Branding,
+    pub(crate) nonce: String,
     /// Extra `form-action` origins (the client's, for form_post responses).
     form_action: Vec<String>,
     frame_src: Vec<String>,
 }
 
 impl<'a> PageCtx<'a> {
-    async fn new(core: &'a Core, meta: &'a RequestMeta, tenant: Option<TenantId>) -> PageCtx<'a> {
+    pub(crate) async fn new(core: &'a Core, meta: &'a RequestMeta, tenant: Option<TenantId>) -> PageCtx<'a> {
         let mut branding =
             pages::Branding { tenant_name: "Ostiary".into(), logo_url: None, accent_color: None, sign_in_text: None };
         if let Some(t) = tenant
@@ -84,7 +84,7 @@ impl<'a> PageCtx<'a> {
         }
     }
 
-    fn html(&self, status: StatusCode, body: String) -> Response {
+    pub(crate) fn html(&self, status: StatusCode, body: String) -> Response {
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -102,7 +102,7 @@ impl<'a> PageCtx<'a> {
         resp
     }
 
-    fn error_page(&self, status: StatusCode, title: &str, e: &OAuthError) -> Response {
+    pub(crate) fn error_page(&self, status: StatusCode, title: &str, e: &OAuthError) -> Response {
         let code = format!("AADSTS{}", e.code);
         let ts = self.core.now().unix_timestamp().to_string();
         let view = pages::ErrorView {
@@ -119,7 +119,7 @@ impl<'a> PageCtx<'a> {
 
 /// Form pages of a flow may end in a redirect to the client, and CSP `form-action` applies to
 /// redirects that follow a form submission: allow the flow's (validated) redirect origin.
-fn allow_flow_redirect(page: &mut PageCtx<'_>, flow: &PendingFlow) {
+pub(crate) fn allow_flow_redirect(page: &mut PageCtx<'_>, flow: &PendingFlow) {
     if let Some(o) = origin(&flow.redirect_uri)
         && !page.form_action.contains(&o)
     {
@@ -134,7 +134,7 @@ fn origin(url: &str) -> Option<String> {
     (!host.is_empty() && !host.contains(['\'', ';', ' '])).then(|| format!("{scheme}://{host}"))
 }
 
-fn redirect(location: &str) -> Response {
+pub(crate) fn redirect(location: &str) -> Response {
     let mut resp = StatusCode::FOUND.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -175,7 +175,7 @@ fn respond(page: &mut PageCtx<'_>, flow: &PendingFlow, params: &[(String, String
 }
 
 /// Turns the core's decision into an HTTP response.
-async fn next_response(
+pub(crate) async fn next_response(
     page: &mut PageCtx<'_>,
     tenant: TenantId,
     flow_id: &str,
@@ -187,6 +187,9 @@ async fn next_response(
         Next::SignIn => redirect(&format!("{base}/login?flow={flow_id}")),
         Next::SelectAccount => redirect(&format!("{base}/selectaccount?flow={flow_id}")),
         Next::ChangePassword => redirect(&format!("{base}/changepassword?flow={flow_id}")),
+        Next::Mfa { .. } => redirect(&format!("{base}/mfa?flow={flow_id}")),
+        Next::RegisterMfa { .. } => redirect(&format!("{base}/mfa/register?flow={flow_id}")),
+        Next::RecoveryCodes => redirect(&format!("{base}/mfa/codes?flow={flow_id}")),
         Next::Consent { .. } => redirect(&format!("{base}/consent?flow={flow_id}")),
         Next::Respond { params } => respond(page, flow, &params),
         Next::DeviceDone { approved } => {
@@ -206,7 +209,7 @@ fn browser_cookie(headers: &HeaderMap, core: &Core) -> (String, bool) {
     }
 }
 
-async fn current_session(
+pub(crate) async fn current_session(
     core: &Core,
     headers: &HeaderMap,
     tenant: TenantId,
@@ -335,6 +338,7 @@ pub async fn authorize(
         auth_time: None,
         device_user_code: None,
         must_change_password: false,
+        ..Default::default()
     };
     // PKCE with S256 is mandatory for clients that cannot keep a secret (RFC 9700 §2.1.1).
     if matches!(platform, Platform::Spa | Platform::PublicClient)
@@ -365,27 +369,10 @@ pub async fn authorize(
             &OAuthError::temporarily_unavailable(),
         );
     };
-    let next = match core.advance_flow(tenant, &flow_id, flow.clone(), entry, session.as_ref()).await {
+    let next = match core.advance_flow(tenant, &flow_id, flow.clone(), entry, session.as_ref(), &meta.context()).await {
         Ok(n) => n,
         Err(e) => Next::Fail(e),
     };
-    // Single sign-on: the session answered without credentials. Entra records these as sign-ins
-    // satisfied by the earlier authentication.
-    if let (Some(s), Next::Respond { params }) = (&session, &next)
-        && params.iter().any(|(k, _)| k == "code")
-    {
-        let mut event = SignInEvent::new(tenant, SignInKind::Interactive, meta.context());
-        event.user_id = Some(s.user_id);
-        if let Some((name, upn)) = core.user_label(tenant, s.user_id).await {
-            event.user_display_name = Some(name);
-            event.user_principal_name = Some(upn);
-        }
-        event.app_id = Some(app.app_id.to_string());
-        event.app_display_name = Some(app.display_name.clone());
-        event.auth_method = Some("Previously satisfied");
-        event.protocol = Some("sso");
-        core.record_sign_in(event).await;
-    }
     let mut resp = next_response(&mut page, tenant, &flow_id, &flow, next).await;
     if new_cookie {
         set_cookie(&mut resp, BROWSER_COOKIE, &browser, None);
@@ -447,7 +434,7 @@ async fn authorize_redirectable_error(
 }
 
 /// Loads the flow named in the query (GET) or form (POST) for this browser.
-async fn flow_for(
+pub(crate) async fn flow_for(
     core: &Core,
     tenant: TenantId,
     headers: &HeaderMap,
@@ -458,7 +445,7 @@ async fn flow_for(
     core.load_flow(tenant, flow_id, Some(&browser), csrf).await.ok().flatten()
 }
 
-fn expired_flow(page: &PageCtx<'_>) -> Response {
+pub(crate) fn expired_flow(page: &PageCtx<'_>) -> Response {
     page.error_page(
         StatusCode::BAD_REQUEST,
         "Your sign-in session has expired",
@@ -467,7 +454,7 @@ fn expired_flow(page: &PageCtx<'_>) -> Response {
 }
 
 /// The flow id (query on GET, form on POST), the form fields, and the CSRF token a POST must carry.
-async fn flow_form(method: &Method, uri: &Uri, body: Body) -> (String, Vec<(String, String)>, Option<String>) {
+pub(crate) async fn flow_form(method: &Method, uri: &Uri, body: Body) -> (String, Vec<(String, String)>, Option<String>) {
     if *method == Method::GET {
         return (query_param(uri, "flow").unwrap_or_default(), Vec::new(), None);
     }
@@ -477,19 +464,30 @@ async fn flow_form(method: &Method, uri: &Uri, body: Body) -> (String, Vec<(Stri
     (flow_id, fields, csrf)
 }
 
-fn query_param(uri: &Uri, name: &str) -> Option<String> {
+pub(crate) fn query_param(uri: &Uri, name: &str) -> Option<String> {
     uri.query().and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned()))
 }
 
-fn render_sign_in(
+/// Renders the sign-in page. When passkeys are enabled it also offers a username-less passkey
+/// sign-in: the ceremony state goes into the (server-side) flow, the options into the page.
+async fn render_sign_in(
     page: &mut PageCtx<'_>,
     tenant: TenantId,
     flow_id: &str,
-    flow: &PendingFlow,
+    headers: &HeaderMap,
     username: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    allow_flow_redirect(page, flow);
+    let core = page.core;
+    let Some((mut flow, entry)) = flow_for(core, tenant, headers, flow_id, None).await else { return expired_flow(page) };
+    let mut options = None;
+    if let Ok(Some((opts, state))) = core.start_discoverable(tenant).await {
+        flow.webauthn_state = Some(state);
+        if core.save_flow(tenant, entry, &flow).await.unwrap_or(false) {
+            options = Some(opts.to_string());
+        }
+    }
+    allow_flow_redirect(page, &flow);
     let action = format!("/{tenant}/login");
     let view = pages::SignInView {
         action: &action,
@@ -498,6 +496,7 @@ fn render_sign_in(
         username: username.or(flow.login_hint.as_deref()),
         error,
         app_name: &flow.app_name,
+        passkey_options: options.as_deref(),
     };
     page.html(StatusCode::OK, pages::sign_in(&page.branding, &view, &page.nonce))
 }
@@ -517,10 +516,7 @@ pub async fn login(
     let mut page = PageCtx::new(core, &meta, Some(tenant)).await;
     if method == Method::GET {
         let flow_id = query_param(&uri, "flow").unwrap_or_default();
-        return match flow_for(core, tenant, &headers, &flow_id, None).await {
-            Some((flow, _)) => render_sign_in(&mut page, tenant, &flow_id, &flow, None, None),
-            None => expired_flow(&page),
-        };
+        return render_sign_in(&mut page, tenant, &flow_id, &headers, None, None).await;
     }
     let fields = form_fields(body).await;
     let flow_id = field(&fields, "flow").unwrap_or_default().to_string();
@@ -529,21 +525,7 @@ pub async fn login(
     else {
         return expired_flow(&page);
     };
-    let username = field(&fields, "username").unwrap_or_default().trim().to_string();
-    let password = field(&fields, "password").unwrap_or_default().to_string();
-    if username.is_empty() || password.is_empty() || username.len() > 256 || password.len() > 256 {
-        return render_sign_in(
-            &mut page,
-            tenant,
-            &flow_id,
-            &flow,
-            Some(&username),
-            Some("Enter your username and password."),
-        );
-    }
     let mut event = SignInEvent::new(tenant, SignInKind::Interactive, meta.context());
-    event.user_principal_name = Some(username.clone());
-    event.auth_method = Some("Password");
     event.protocol = Some("authorizationCode");
     if let Ok(state) = core.tenant_state(tenant).await
         && let Some(client) = state.clients.get(&flow.client_id)
@@ -551,36 +533,89 @@ pub async fn login(
         event.app_id = Some(flow.client_id.to_string());
         event.app_display_name = Some(client.app.display_name.clone());
     }
-    let result = core.password_sign_in(tenant, &username, &password, &meta.ip).await;
-    match &result {
-        Ok(u) => {
-            event.user_id = Some(u.id);
-            event.user_principal_name = Some(u.user_principal_name.clone());
-            event.user_display_name = Some(u.display_name.clone());
+    let (user, primary, methods) = if field(&fields, "method") == Some("passkey") {
+        // Username-less passkey sign-in: the credential names the user.
+        let credential = field(&fields, "credential").unwrap_or_default();
+        let state = flow.webauthn_state.take();
+        let result = match &state {
+            Some(state) if !credential.is_empty() && credential.len() <= 64 * 1024 => {
+                core.finish_passkey_authentication(tenant, None, state, credential).await.ok()
+            }
+            _ => None,
+        };
+        let user = match result {
+            Some(id) => match core.store.get_object(tenant, id).await {
+                Ok(Some(ostiary_model::DirectoryObject::User(u))) if u.account_enabled => Some(u),
+                _ => None,
+            },
+            None => None,
+        };
+        event.auth_method = Some("Passkey");
+        let Some(user) = user else {
+            event.error_code = 500121;
+            event.failure_reason = Some("Authentication failed during strong authentication request.".into());
+            core.record_sign_in(event).await;
+            return render_sign_in(
+                &mut page,
+                tenant,
+                &flow_id,
+                &headers,
+                None,
+                Some("The passkey could not be verified. Try again or sign in with your password."),
+            )
+            .await;
+        };
+        (user, "Passkey", vec!["fido2".to_string()])
+    } else {
+        let username = field(&fields, "username").unwrap_or_default().trim().to_string();
+        let password = field(&fields, "password").unwrap_or_default().to_string();
+        if username.is_empty() || password.is_empty() || username.len() > 256 || password.len() > 256 {
+            return render_sign_in(
+                &mut page,
+                tenant,
+                &flow_id,
+                &headers,
+                Some(&username),
+                Some("Enter your username and password."),
+            )
+            .await;
         }
-        Err(e) => {
-            event.error_code = e.aadsts();
-            event.failure_reason = Some(e.to_string());
+        event.user_principal_name = Some(username.clone());
+        event.auth_method = Some("Password");
+        let result = core.password_sign_in(tenant, &username, &password, &meta.ip).await;
+        let user = match result {
+            Ok(u) => u,
+            Err(e @ (SignInError::InvalidCredentials | SignInError::Locked | SignInError::Disabled)) => {
+                event.error_code = e.aadsts();
+                event.failure_reason = Some(e.to_string());
+                let risk = core.assess_sign_in_risk(tenant, &username, None, &password, &meta.context(), Some(e.aadsts())).await;
+                event.risk = risk.map(|r| r.log);
+                core.record_sign_in(event).await;
+                tracing::debug!(tenant = %tenant, code = e.aadsts(), "interactive sign-in refused (in the sign-in log)");
+                return render_sign_in(&mut page, tenant, &flow_id, &headers, Some(&username), Some(&e.to_string()))
+                    .await;
+            }
+            Err(_) => {
+                return page.error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The service is temporarily unavailable.",
+                    &OAuthError::temporarily_unavailable(),
+                );
+            }
+        };
+        // Identity Protection looks at every successful password sign-in; the sign-in risk
+        // feeds Conditional Access in this flow.
+        if let Some(r) = core.assess_sign_in_risk(tenant, &username, Some(&user), &password, &meta.context(), None).await {
+            flow.sign_in_risk = Some(r.log.during.clone());
+            flow.risk_events = r.log.event_types.clone();
         }
-    }
-    core.record_sign_in(event).await;
-    let user = match result {
-        Ok(u) => u,
-        Err(e @ (SignInError::InvalidCredentials | SignInError::Locked | SignInError::Disabled)) => {
-            tracing::debug!(tenant = %tenant, code = e.aadsts(), "interactive sign-in refused (in the sign-in log)");
-            return render_sign_in(&mut page, tenant, &flow_id, &flow, Some(&username), Some(&e.to_string()));
-        }
-        Err(_) => {
-            return page.error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The service is temporarily unavailable.",
-                &OAuthError::temporarily_unavailable(),
-            );
-        }
+        (user, "Password", vec!["password".to_string()])
     };
     let now = core.now().unix_timestamp();
     // A new session id on every sign-in: a cookie planted before sign-in is worthless (fixation).
-    let Ok(session_cookie) = core.create_session(tenant, user.id, now, Some(&flow.client_id.to_string())).await else {
+    let Ok(session_cookie) =
+        core.create_session(tenant, user.id, now, Some(&flow.client_id.to_string()), &methods).await
+    else {
         return page.error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "The service is temporarily unavailable.",
@@ -589,6 +624,12 @@ pub async fn login(
     };
     flow.user_id = Some(user.id);
     flow.auth_time = Some(now);
+    flow.mfa_time = if primary == "Passkey" { Some(now) } else { None };
+    flow.methods = methods;
+    flow.webauthn_state = None;
+    // The sign-in record is written once Conditional Access has decided (the access gate).
+    flow.log_pending = Some(primary.to_string());
+    flow.interrupt_logged = false;
     flow.must_change_password = user.force_change_password_next_sign_in;
     if flow.prompt.as_deref() == Some("login") || flow.prompt.as_deref() == Some("select_account") {
         flow.prompt = None;
@@ -602,7 +643,7 @@ pub async fn login(
     resp
 }
 
-async fn continue_flow(
+pub(crate) async fn continue_flow(
     page: &mut PageCtx<'_>,
     core: &Core,
     tenant: TenantId,
@@ -610,7 +651,8 @@ async fn continue_flow(
     flow_id: &str,
 ) -> Response {
     let Some((flow, entry)) = flow_for(core, tenant, headers, flow_id, None).await else { return expired_flow(page) };
-    let next = match core.advance_flow(tenant, flow_id, flow.clone(), entry, None).await {
+    let ctx = page.meta.context();
+    let next = match core.advance_flow(tenant, flow_id, flow.clone(), entry, None, &ctx).await {
         Ok(n) => n,
         Err(e) => Next::Fail(e),
     };
@@ -637,7 +679,7 @@ pub async fn consent(
     if flow.user_id.is_none() {
         return redirect(&format!("/{tenant}/login?flow={flow_id}"));
     }
-    let next = match core.advance_flow(tenant, &flow_id, flow.clone(), entry, None).await {
+    let next = match core.advance_flow(tenant, &flow_id, flow.clone(), entry, None, &meta.context()).await {
         Ok(n) => n,
         Err(e) => Next::Fail(e),
     };
@@ -735,6 +777,13 @@ pub async fn change_password(
         Err(msg) => return render(&page, Some(&msg)),
     }
     flow.must_change_password = false;
+    // A password change after a second factor is a secure change: it satisfies a policy's
+    // `passwordChange` control and remediates the user's risk (Entra's self-remediation).
+    if ostiary_core::access::is_multi_factor(&flow.methods) {
+        flow.secure_password_change = true;
+        let actor = ostiary_core::audit::Actor::user(tenant, user_id, &upn, meta.context());
+        let _ = core.remediate_user_risk(&actor, user_id).await;
+    }
     if let Some((_, entry)) = flow_for(core, tenant, &headers, &flow_id, None).await {
         let _ = core.save_flow(tenant, entry, &flow).await;
     }
@@ -860,6 +909,7 @@ pub async fn devicelogin(
                     auth_time: None,
                     device_user_code: Some(user_code),
                     must_change_password: false,
+                    ..Default::default()
                 };
                 match core.start_flow(tenant, &flow).await {
                     Ok(flow_id) => redirect(&format!("/{tenant}/login?flow={flow_id}")),

@@ -60,6 +60,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: crate::logs_cli::LogsCmd,
     },
+    /// Conditional Access policies, named locations, emergency-access accounts and What-If.
+    Policies {
+        #[command(subcommand)]
+        cmd: crate::policies_cli::PoliciesCmd,
+    },
 }
 
 /// `ostiary login`: from a bootstrap credentials file, or from explicit values with the secret on
@@ -691,6 +696,7 @@ pub async fn run(cmd: AdminCommand, output: OutputFormat) -> ExitCode {
         AdminCommand::Groups { cmd } => groups(cmd, output).await,
         AdminCommand::Apps { cmd } => apps(cmd, output).await,
         AdminCommand::Logs { cmd } => crate::logs_cli::run(cmd, output).await,
+        AdminCommand::Policies { cmd } => crate::policies_cli::run(cmd, output).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

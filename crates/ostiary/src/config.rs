@@ -67,6 +67,11 @@ pub struct FileConfig {
     pub geoip_database: Option<PathBuf>,
     /// OpenTelemetry trace export (`[tracing]`; needs a build with `--features otlp`).
     pub tracing: Option<TracingConfig>,
+    /// Identity Protection thresholds, anonymizing/malicious IP ranges (`[identity_protection]`).
+    pub identity_protection: Option<ostiary_risk::RiskConfig>,
+    /// A breached-password list: SHA-1 hex lines (`HASH[:count]`, as Have I Been Pwned) or
+    /// plaintext passwords, one per line.
+    pub breached_passwords: Option<PathBuf>,
 }
 
 /// `[tracing]`: the server's spans (one `request` span per HTTP request and its children)
@@ -136,6 +141,8 @@ pub struct Config {
     pub geoip_database: Option<PathBuf>,
     /// `[tracing]`, validated; always `None` without the `otlp` feature.
     pub tracing: Option<TracingConfig>,
+    pub identity_protection: ostiary_risk::RiskConfig,
+    pub breached_passwords: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -234,6 +241,14 @@ impl Config {
             graph_rate_limit,
             geoip_database: file.geoip_database,
             tracing,
+            identity_protection: match file.identity_protection {
+                Some(p) => {
+                    p.validate().map_err(|e| ConfigError::Invalid(format!("[identity_protection]: {e}")))?;
+                    p
+                }
+                None => ostiary_risk::RiskConfig::default(),
+            },
+            breached_passwords: file.breached_passwords,
             data_dir: store.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./ostiary-data")),
             database_url: store.database_url.clone().or(file.database_url).filter(|u| !u.is_empty()),
             listen,

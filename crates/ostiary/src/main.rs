@@ -5,6 +5,7 @@
 mod admin;
 mod config;
 mod logs_cli;
+mod policies_cli;
 mod runtime;
 mod serve;
 

@@ -223,6 +223,16 @@ pub async fn serve(store_args: &StoreArgs, args: &ServeArgs, env_kek: Option<Str
         core.set_geoip(db);
         tracing::info!(path = %path.display(), "GeoIP database loaded");
     }
+    let breached = match &cfg.breached_passwords {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| io_err(&format!("cannot read {}", path.display()), e))?;
+            let list = ostiary_risk::BreachedPasswords::from_bytes(&bytes);
+            tracing::info!(path = %path.display(), entries = list.len(), "breached-password list loaded");
+            Some(list)
+        }
+        None => None,
+    };
+    core.set_protection(ostiary_core::risk::Protection { config: cfg.identity_protection.clone(), breached });
     core.metrics.build_info.set(&[env!("CARGO_PKG_VERSION"), core.store.backend()], 1.0);
     core.metrics.process_start_time.set(process_start_unix_seconds());
     let jobs = tokio::spawn(run_jobs(core.clone(), cfg.retention));

@@ -2,6 +2,7 @@
 //! `applications(appId='...')`, type casts, `$ref`, `$count`), so one dispatcher parses the
 //! path into segments and routes by hand instead of a route table.
 
+mod identity;
 pub mod input;
 pub mod query;
 pub mod render;
@@ -48,6 +49,8 @@ struct Ctx<'a> {
     method: Method,
     /// The request body, read up front (bounded) so `Ctx` stays `Sync`; `None` if too large.
     body: Option<axum::body::Bytes>,
+    /// `Ostiary-Allow-Lockout: true`: save a Conditional Access policy the lockout guard refuses.
+    allow_lockout: bool,
 }
 
 impl Ctx<'_> {
@@ -170,7 +173,11 @@ async fn handle(
         return Err(GraphErr::segment(segs.last().map(String::as_str).unwrap_or("")));
     }
     let body = axum::body::to_bytes(body, crate::MAX_JSON_BODY).await.ok();
-    let mut ctx = Ctx { core, caller, opts, method, body };
+    let allow_lockout = headers
+        .get("ostiary-allow-lockout")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let mut ctx = Ctx { core, caller, opts, method, body, allow_lockout };
     let Some(first) = segs.first() else { return Err(GraphErr::segment("v1.0")) };
     let (collection, key) = key_segment(first);
     let rest: Vec<&str> = segs[1..].iter().map(String::as_str).collect();
@@ -207,6 +214,8 @@ async fn route(
         "oauth2PermissionGrants" => permission_grants(ctx, rest).await,
         "policies" => policies(ctx, rest).await,
         "auditLogs" => audit_logs(ctx, rest).await,
+        "identity" => identity::identity(ctx, rest).await,
+        "identityProtection" => identity::identity_protection(ctx, rest).await,
         "me" => Err(GraphErr::bad("/me request is only valid with delegated authentication flow.")),
         other => Err(GraphErr::segment(other)),
     }
@@ -442,6 +451,10 @@ async fn users(ctx: &mut Ctx<'_>, key: Option<(String, String)>, rest: &[&str]) 
         ["appRoleAssignments", more @ ..] => {
             let id = ctx.core.find_user(&ctx.caller, &id_seg).await?.id;
             role_assignments(ctx, id, true, more).await
+        }
+        ["authentication", more @ ..] => {
+            let id = ctx.core.resolve_user(ctx.caller.tenant, &id_seg).await?;
+            identity::user_authentication(ctx, id, more).await
         }
         ["revokeSignInSessions"] => {
             if ctx.method != Method::POST {
@@ -997,6 +1010,11 @@ async fn branding(ctx: &mut Ctx<'_>) -> Result<Response, GraphErr> {
 /// `/policies/authorizationPolicy`: whether users may consent to apps themselves.
 async fn policies(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, GraphErr> {
     const USER_DEFAULT: &str = "ManagePermissionGrantsForSelf.microsoft-user-default-legacy";
+    match rest {
+        ["authenticationMethodsPolicy"] => return identity::methods_policy(ctx).await,
+        ["authenticationStrengthPolicies"] => return identity::authentication_strengths(ctx).await,
+        _ => {}
+    }
     if rest != ["authorizationPolicy"] {
         return Err(GraphErr::segment(rest.first().copied().unwrap_or("policies")));
     }

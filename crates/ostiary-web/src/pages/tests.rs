@@ -43,6 +43,7 @@ fn all_pages(text: &str, url: &str) -> Vec<(&'static str, String)> {
                     username: Some(text),
                     error: Some(text),
                     app_name: text,
+                    passkey_options: None,
                 },
                 text,
             ),
@@ -318,6 +319,7 @@ fn sign_in_contract() {
         username: None,
         error: None,
         app_name: "Payroll",
+        passkey_options: None,
     };
     let html = sign_in(&branding(), &v, "n");
     for needle in [
@@ -613,6 +615,7 @@ fn write_sample_pages() {
                     username: None,
                     error: None,
                     app_name: "Planner",
+                    passkey_options: None,
                 },
                 "n",
             ),
@@ -628,6 +631,7 @@ fn write_sample_pages() {
                     username: Some("ada@contoso.com"),
                     error: Some("Your account or password is incorrect."),
                     app_name: "Planner",
+                    passkey_options: None,
                 },
                 "n",
             ),

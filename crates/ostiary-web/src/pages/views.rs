@@ -18,6 +18,8 @@ pub struct SignInView<'a> {
     pub error: Option<&'a str>,
     /// The application the user signs in to.
     pub app_name: &'a str,
+    /// WebAuthn options (JSON) for a username-less passkey sign-in, when passkeys are enabled.
+    pub passkey_options: Option<&'a str>,
 }
 
 /// The consent prompt for an application's requested permissions.
@@ -163,6 +165,25 @@ pub fn sign_in(b: &Branding, v: &SignInView, nonce: &str) -> String {
         if username.is_some() { " autofocus" } else { "" },
     ));
     h.push_str("<div class=\"actions\">\n<button type=\"submit\" id=\"submit\">Sign in</button>\n</div>\n</form>");
+    if let Some(opts) = v.passkey_options {
+        // Hidden until the script finds WebAuthn support: without it the page is password-only.
+        h.push_str("\n<p id=\"webauthn-status\" class=\"error\" role=\"alert\" hidden></p>\n");
+        h.push_str(&super::mfa::json_script("webauthn-signin", opts));
+        h.push_str(&form_open(v.action));
+        h.push_str(&hidden("flow", v.flow));
+        h.push_str(&hidden("csrf", v.csrf));
+        h.push_str(&hidden("method", "passkey"));
+        h.push_str(&hidden("credential", ""));
+        h.push_str(
+            "<div class=\"actions\">\n<button type=\"button\" class=\"secondary\" id=\"passkey-signin\" \
+             data-webauthn=\"get\" data-options=\"webauthn-signin\" hidden>Sign in with a passkey</button>\n</div>\n</form>\n",
+        );
+        h.push_str(&format!(
+            "<script nonce=\"{}\" src=\"{}\"></script>\n",
+            escape(nonce),
+            super::mfa::WEBAUTHN_SCRIPT_PATH
+        ));
+    }
     render(b, "Sign in", &h, nonce)
 }
 
