@@ -65,31 +65,36 @@ pub fn actionable(r: &policy::Requirement) -> policy::Requirement {
 /// The token-endpoint error for a requirement a non-interactive request cannot satisfy.
 pub fn requirement_error(r: &policy::Requirement, resource: &str) -> OAuthError {
     match &actionable(r) {
-        policy::Requirement::Mfa | policy::Requirement::AuthenticationStrength { .. } => OAuthError::interaction_required(
-            50076,
-            &format!(
-                "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{resource}'."
-            ),
-        ),
+        policy::Requirement::Mfa | policy::Requirement::AuthenticationStrength { .. } => {
+            OAuthError::interaction_required(
+                50076,
+                &format!(
+                    "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{resource}'."
+                ),
+            )
+        }
         policy::Requirement::PasswordChange => {
             OAuthError::interaction_required(50142, "Password change is required due to a conditional access policy.")
         }
-        policy::Requirement::Reauthenticate { factor: policy::ReauthFactor::Primary, .. } => OAuthError::interaction_required(
-            70044,
-            "The session has expired or is invalid due to sign-in frequency checks by conditional access.",
-        ),
-        policy::Requirement::Reauthenticate { factor: policy::ReauthFactor::Mfa, .. } => OAuthError::interaction_required(
-            50078,
-            "Presented multi-factor authentication has expired due to policies configured by your administrator, you must refresh your multi-factor authentication to access the resource.",
-        ),
-        policy::Requirement::OneOf(_) => OAuthError::interaction_required(50076, "Multi-factor authentication is required."),
+        policy::Requirement::Reauthenticate { factor: policy::ReauthFactor::Primary, .. } => {
+            OAuthError::interaction_required(
+                70044,
+                "The session has expired or is invalid due to sign-in frequency checks by conditional access.",
+            )
+        }
+        policy::Requirement::Reauthenticate { factor: policy::ReauthFactor::Mfa, .. } => {
+            OAuthError::interaction_required(
+                50078,
+                "Presented multi-factor authentication has expired due to policies configured by your administrator, you must refresh your multi-factor authentication to access the resource.",
+            )
+        }
+        policy::Requirement::OneOf(_) => {
+            OAuthError::interaction_required(50076, "Multi-factor authentication is required.")
+        }
         policy::Requirement::Unsatisfiable { control } => OAuthError::new(
             ErrorKind::InvalidGrant,
             control.aadsts(),
-            format!(
-                "Conditional Access requires '{}', which this sign-in cannot satisfy.",
-                control.graph_name()
-            ),
+            format!("Conditional Access requires '{}', which this sign-in cannot satisfy.", control.graph_name()),
         ),
     }
 }
@@ -146,8 +151,24 @@ impl Core {
                 let pick = all
                     .iter()
                     .find(|r| matches!(r, policy::Requirement::Unsatisfiable { .. }))
-                    .or_else(|| all.iter().find(|r| matches!(r, policy::Requirement::Reauthenticate { factor: policy::ReauthFactor::Primary, .. })))
-                    .or_else(|| all.iter().find(|r| matches!(r, policy::Requirement::Mfa | policy::Requirement::AuthenticationStrength { .. } | policy::Requirement::Reauthenticate { .. })))
+                    .or_else(|| {
+                        all.iter().find(|r| {
+                            matches!(
+                                r,
+                                policy::Requirement::Reauthenticate { factor: policy::ReauthFactor::Primary, .. }
+                            )
+                        })
+                    })
+                    .or_else(|| {
+                        all.iter().find(|r| {
+                            matches!(
+                                r,
+                                policy::Requirement::Mfa
+                                    | policy::Requirement::AuthenticationStrength { .. }
+                                    | policy::Requirement::Reauthenticate { .. }
+                            )
+                        })
+                    })
                     .or_else(|| all.first());
                 match pick {
                     Some(r) => Decision::Interrupt(r.clone()),
@@ -157,12 +178,15 @@ impl Core {
         };
         let registered = self.methods_of(tenant, user_id).await.map_err(unavailable)?;
         let has_second = registered.iter().any(|m| is_second_factor(m.method()));
-        let has_recovery = registered.iter().any(|m| matches!(m, MethodDoc::RecoveryCodes { hashes, .. } if !hashes.is_empty()));
+        let has_recovery =
+            registered.iter().any(|m| matches!(m, MethodDoc::RecoveryCodes { hashes, .. } if !hashes.is_empty()));
 
         let next = match decision {
             Decision::Continue => None,
             Decision::Block => Some(Next::Fail(blocked())),
-            Decision::Interrupt(policy::Requirement::Reauthenticate { factor: policy::ReauthFactor::Primary, .. }) => {
+            Decision::Interrupt(policy::Requirement::Reauthenticate {
+                factor: policy::ReauthFactor::Primary, ..
+            }) => {
                 flow.user_id = None;
                 flow.auth_time = None;
                 flow.methods.clear();
@@ -173,7 +197,10 @@ impl Core {
             Decision::Interrupt(policy::Requirement::PasswordChange) => {
                 // Entra asks for MFA before a risk-remediating password change.
                 if !is_multi_factor(&flow.methods) && (has_second || has_recovery) {
-                    Some(Next::Mfa { reason: "Your organization requires you to verify your identity before changing your password.".into() })
+                    Some(Next::Mfa {
+                        reason: "Your organization requires you to verify your identity before changing your password."
+                            .into(),
+                    })
                 } else {
                     flow.must_change_password = true;
                     Some(Next::ChangePassword)
@@ -184,20 +211,18 @@ impl Core {
                 | policy::Requirement::AuthenticationStrength { .. }
                 | policy::Requirement::Reauthenticate { .. }
                 | policy::Requirement::OneOf(_),
-            ) if has_second || has_recovery => {
-                Some(Next::Mfa { reason: "Your organization requires additional verification to access this app.".into() })
-            }
+            ) if has_second || has_recovery => Some(Next::Mfa {
+                reason: "Your organization requires additional verification to access this app.".into(),
+            }),
             Decision::Interrupt(
                 policy::Requirement::Mfa
                 | policy::Requirement::AuthenticationStrength { .. }
                 | policy::Requirement::Reauthenticate { .. }
                 | policy::Requirement::OneOf(_),
-            ) => {
-                Some(Next::RegisterMfa {
-                    reason: "Your organization requires you to set up a second way to verify your identity.".into(),
-                    can_skip: false,
-                })
-            }
+            ) => Some(Next::RegisterMfa {
+                reason: "Your organization requires you to set up a second way to verify your identity.".into(),
+                can_skip: false,
+            }),
             Decision::Interrupt(r @ policy::Requirement::Unsatisfiable { .. }) => {
                 Some(Next::Fail(requirement_error(&r, resource_name)))
             }
@@ -212,7 +237,9 @@ impl Core {
                 Some(Next::RegisterMfa { .. }) => {
                     (50079, Some("User needs to enroll for second factor authentication.".into()))
                 }
-                Some(Next::ChangePassword) => (50142, Some("Password change is required due to a conditional access policy.".into())),
+                Some(Next::ChangePassword) => {
+                    (50142, Some("Password change is required due to a conditional access policy.".into()))
+                }
                 Some(_) => (u32::MAX, None),
             };
             let interrupt = matches!(&next, Some(Next::Mfa { .. } | Next::RegisterMfa { .. } | Next::ChangePassword));
@@ -256,7 +283,11 @@ impl Core {
     }
 
     /// "Not now" on a registration campaign: not asked again for the policy's snooze days.
-    pub async fn snooze_campaign(&self, tenant: TenantId, user: ostiary_model::ObjectId) -> Result<(), ostiary_store::StoreError> {
+    pub async fn snooze_campaign(
+        &self,
+        tenant: TenantId,
+        user: ostiary_model::ObjectId,
+    ) -> Result<(), ostiary_store::StoreError> {
         let days = self.tenant_settings(tenant).await?.methods_policy.campaign_snooze_days;
         let now = self.now();
         let e = ostiary_store::KvEntry {
@@ -319,7 +350,14 @@ impl Core {
     }
 
     /// The sign-in record of an interactive flow step.
-    fn flow_event(&self, tenant: TenantId, flow: &PendingFlow, user: &User, primary: &str, ctx: &RequestContext) -> SignInEvent {
+    fn flow_event(
+        &self,
+        tenant: TenantId,
+        flow: &PendingFlow,
+        user: &User,
+        primary: &str,
+        ctx: &RequestContext,
+    ) -> SignInEvent {
         let mut event = SignInEvent::new(tenant, SignInKind::Interactive, ctx.clone());
         event.user_id = Some(user.id);
         event.user_principal_name = Some(user.user_principal_name.clone());
@@ -338,7 +376,8 @@ impl Core {
         } else {
             "authorizationCode"
         });
-        let second = flow.methods.iter().find(|m| m.as_str() != "password" && (primary != "Passkey" || m.as_str() != "fido2"));
+        let second =
+            flow.methods.iter().find(|m| m.as_str() != "password" && (primary != "Passkey" || m.as_str() != "fido2"));
         if let Some(m) = second
             && primary != "Previously satisfied"
         {

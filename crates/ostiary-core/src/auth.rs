@@ -84,13 +84,13 @@ impl Permission {
             ],
             Permission::WriteConditionalAccess => &["Policy.ReadWrite.ConditionalAccess"],
             Permission::WriteAuthMethodsPolicy => &["Policy.ReadWrite.AuthenticationMethod"],
-            Permission::ReadAuthMethods => &["UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"],
+            Permission::ReadAuthMethods => {
+                &["UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"]
+            }
             Permission::WriteAuthMethods => &["UserAuthenticationMethod.ReadWrite.All"],
-            Permission::ReadRisk => &[
-                "IdentityRiskyUser.Read.All",
-                "IdentityRiskyUser.ReadWrite.All",
-                "IdentityRiskEvent.Read.All",
-            ],
+            Permission::ReadRisk => {
+                &["IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All", "IdentityRiskEvent.Read.All"]
+            }
             Permission::WriteRisk => &["IdentityRiskyUser.ReadWrite.All"],
         }
     }

@@ -151,10 +151,8 @@ impl Core {
         let mut groups = Vec::new();
         let mut q = ListQuery { top: 999, ..Default::default() };
         loop {
-            let page = self
-                .store
-                .list_related(tenant, Relation::MemberOf { object: user.id, transitive: true }, &q)
-                .await?;
+            let page =
+                self.store.list_related(tenant, Relation::MemberOf { object: user.id, transitive: true }, &q).await?;
             groups.extend(page.items.iter().map(|o| o.id().as_uuid()));
             match page.next {
                 Some(next) if groups.len() < 10_000 => q.skip_token = Some(next),
@@ -291,7 +289,8 @@ impl Core {
     /// The Global Administrators and emergency-access accounts the lockout guard protects.
     pub async fn lockout_population(&self, tenant: TenantId) -> Result<policy::Population, StoreError> {
         let now = self.now();
-        let assignments = self.store.kv_list(tenant, "roleAssignment", &KvSelect::Prefix(String::new()), 1000, now).await?;
+        let assignments =
+            self.store.kv_list(tenant, "roleAssignment", &KvSelect::Prefix(String::new()), 1000, now).await?;
         let mut admins = Vec::new();
         for a in assignments {
             if a.doc.get("roleTemplateId").and_then(Value::as_str) != Some(GLOBAL_ADMIN_ROLE) {
@@ -543,7 +542,8 @@ impl Core {
             .unwrap_or_else(|| vec!["password".to_string()]);
         let (subject, emergency) = match str_at("/signInIdentity/@odata.type") {
             Some("#microsoft.graph.servicePrincipalSignIn") => {
-                let id = str_at("/signInIdentity/servicePrincipalId").ok_or_else(|| bad("servicePrincipalId is required."))?;
+                let id = str_at("/signInIdentity/servicePrincipalId")
+                    .ok_or_else(|| bad("servicePrincipalId is required."))?;
                 let id: ObjectId = id.parse().map_err(|_| bad(format!("Invalid servicePrincipalId '{id}'.")))?;
                 match self.store.get_object(tenant, id).await? {
                     Some(DirectoryObject::ServicePrincipal(sp)) => {
@@ -599,7 +599,8 @@ impl Core {
             if applied_only && !applies {
                 continue;
             }
-            let mut doc = docs.get(r.id).cloned().unwrap_or_else(|| json!({ "id": r.id, "displayName": r.display_name }));
+            let mut doc =
+                docs.get(r.id).cloned().unwrap_or_else(|| json!({ "id": r.id, "displayName": r.display_name }));
             let reasons = r.reasons();
             if let Some(o) = doc.as_object_mut() {
                 o.insert("policyApplies".into(), json!(applies));
@@ -612,10 +613,9 @@ impl Core {
         let outcome = match &eval.outcome {
             policy::Outcome::Allow => "allow".to_string(),
             policy::Outcome::Block { .. } => "block (AADSTS53003)".to_string(),
-            policy::Outcome::Interrupt { requirements } => format!(
-                "interrupt: {}",
-                requirements.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", ")
-            ),
+            policy::Outcome::Interrupt { requirements } => {
+                format!("interrupt: {}", requirements.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", "))
+            }
         };
         Ok(json!({ "value": out, "ostiaryOutcome": outcome, "ostiaryEmergencyAccessAccount": emergency }))
     }
@@ -641,27 +641,6 @@ impl Core {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merge_replaces_named_properties_and_recurses_into_objects() {
-        let mut t = serde_json::json!({"a": 1, "c": {"x": [1], "y": 2}});
-        merge(&mut t, &serde_json::json!({"a": 2, "c": {"x": [3]}}));
-        assert_eq!(t, serde_json::json!({"a": 2, "c": {"x": [3], "y": 2}}));
-    }
-
-    #[test]
-    fn amr_round_trip() {
-        let methods = vec!["password".to_string(), "softwareOath".to_string()];
-        let amr = amr_values(&methods, true);
-        assert_eq!(amr, vec!["pwd", "otp", "mfa"]);
-        let back: Vec<&str> = amr.iter().filter_map(|a| method_from_amr(a)).collect();
-        assert_eq!(back, vec!["password", "softwareOath"]);
-    }
-}
-
 /// Entra's `analysisReasons` flag for why a policy did not apply (`notSet` when it applied).
 fn analysis_reason(r: &policy::PolicyResult<'_>) -> &'static str {
     use policy::NotApplied as N;
@@ -682,5 +661,26 @@ fn analysis_reason(r: &policy::PolicyResult<'_>) -> &'static str {
             N::UserRiskNotIncluded(_) => "userRisk",
             N::ServicePrincipalRiskNotIncluded(_) => "servicePrincipalRisk",
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_replaces_named_properties_and_recurses_into_objects() {
+        let mut t = serde_json::json!({"a": 1, "c": {"x": [1], "y": 2}});
+        merge(&mut t, &serde_json::json!({"a": 2, "c": {"x": [3]}}));
+        assert_eq!(t, serde_json::json!({"a": 2, "c": {"x": [3], "y": 2}}));
+    }
+
+    #[test]
+    fn amr_round_trip() {
+        let methods = vec!["password".to_string(), "softwareOath".to_string()];
+        let amr = amr_values(&methods, true);
+        assert_eq!(amr, vec!["pwd", "otp", "mfa"]);
+        let back: Vec<&str> = amr.iter().filter_map(|a| method_from_amr(a)).collect();
+        assert_eq!(back, vec!["password", "softwareOath"]);
     }
 }

@@ -59,8 +59,16 @@ pub const GRAPH_APP_PERMISSIONS: &[(&str, Uuid, &str)] = &[
         uuid!("50483e42-d915-4231-9639-7fdb7fd190e5"),
         "Read and write all users' authentication methods",
     ),
-    ("IdentityRiskEvent.Read.All", uuid!("6e472fd1-ad78-48da-a0f0-97ab2c6b769e"), "Read all identity risk event information"),
-    ("IdentityRiskyUser.Read.All", uuid!("dc5007c0-2d7d-4c42-879c-2dab87571379"), "Read all identity risky user information"),
+    (
+        "IdentityRiskEvent.Read.All",
+        uuid!("6e472fd1-ad78-48da-a0f0-97ab2c6b769e"),
+        "Read all identity risk event information",
+    ),
+    (
+        "IdentityRiskyUser.Read.All",
+        uuid!("dc5007c0-2d7d-4c42-879c-2dab87571379"),
+        "Read all identity risky user information",
+    ),
     (
         "IdentityRiskyUser.ReadWrite.All",
         uuid!("656f6061-f9fe-4807-9708-6a2e0934df76"),

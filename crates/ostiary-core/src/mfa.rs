@@ -34,7 +34,13 @@ pub enum MethodDoc {
         last_step: Option<u64>,
     },
     #[serde(rename_all = "camelCase")]
-    Fido2 { id: String, created: i64, display_name: String, aaguid: Option<String>, passkey: Box<ostiary_mfa::StoredPasskey> },
+    Fido2 {
+        id: String,
+        created: i64,
+        display_name: String,
+        aaguid: Option<String>,
+        passkey: Box<ostiary_mfa::StoredPasskey>,
+    },
     #[serde(rename_all = "camelCase")]
     RecoveryCodes { id: String, created: i64, hashes: Vec<String> },
 }
@@ -42,7 +48,9 @@ pub enum MethodDoc {
 impl MethodDoc {
     pub fn id(&self) -> &str {
         match self {
-            MethodDoc::SoftwareOath { id, .. } | MethodDoc::Fido2 { id, .. } | MethodDoc::RecoveryCodes { id, .. } => id,
+            MethodDoc::SoftwareOath { id, .. } | MethodDoc::Fido2 { id, .. } | MethodDoc::RecoveryCodes { id, .. } => {
+                id
+            }
         }
     }
 
@@ -57,9 +65,7 @@ impl MethodDoc {
 
     /// The Graph `authenticationMethod` JSON (never any secret).
     pub fn to_graph(&self) -> Value {
-        let when = |t: &i64| {
-            time::OffsetDateTime::from_unix_timestamp(*t).map(crate::ids::rfc3339).unwrap_or_default()
-        };
+        let when = |t: &i64| time::OffsetDateTime::from_unix_timestamp(*t).map(crate::ids::rfc3339).unwrap_or_default();
         match self {
             MethodDoc::SoftwareOath { id, created, .. } => serde_json::json!({
                 "@odata.type": "#microsoft.graph.softwareOathAuthenticationMethod",
@@ -129,7 +135,11 @@ impl Core {
             } else {
                 ostiary_mfa::Conveyance::None
             },
-            allowed_aaguids: policy.fido2_allowed_aaguids.iter().filter_map(|a| uuid::Uuid::parse_str(a).ok()).collect(),
+            allowed_aaguids: policy
+                .fido2_allowed_aaguids
+                .iter()
+                .filter_map(|a| uuid::Uuid::parse_str(a).ok())
+                .collect(),
             trust_anchors_pem: Vec::new(),
         };
         let origin = self.config.public_base.trim_end_matches('/');
@@ -153,7 +163,11 @@ impl Core {
     }
 
     /// The user's methods with their store entries.
-    pub async fn method_entries(&self, tenant: TenantId, user: ObjectId) -> Result<Vec<(MethodDoc, KvEntry)>, StoreError> {
+    pub async fn method_entries(
+        &self,
+        tenant: TenantId,
+        user: ObjectId,
+    ) -> Result<Vec<(MethodDoc, KvEntry)>, StoreError> {
         let entries = self.store.kv_list(tenant, METHOD_KIND, &KvSelect::User(user), 100, self.now()).await?;
         Ok(entries.into_iter().filter_map(|e| serde_json::from_value(e.doc.clone()).ok().map(|d| (d, e))).collect())
     }
@@ -162,7 +176,13 @@ impl Core {
         Ok(self.method_entries(tenant, user).await?.into_iter().map(|(d, _)| d).collect())
     }
 
-    async fn add_method(&self, actor: &Actor, user: ObjectId, doc: MethodDoc, extra: Vec<KvOp>) -> Result<(), MfaError> {
+    async fn add_method(
+        &self,
+        actor: &Actor,
+        user: ObjectId,
+        doc: MethodDoc,
+        extra: Vec<KvOp>,
+    ) -> Result<(), MfaError> {
         let tenant = actor.tenant;
         let existing = self.method_entries(tenant, user).await?;
         if existing.len() >= MAX_METHODS {
@@ -213,7 +233,12 @@ impl Core {
             family_id: None,
         };
         self.store
-            .kv_apply(tenant, &[KvOp::Delete { kind: PENDING_TOTP_KIND.into(), key: user.to_string() }, KvOp::Insert(e)], false, now)
+            .kv_apply(
+                tenant,
+                &[KvOp::Delete { kind: PENDING_TOTP_KIND.into(), key: user.to_string() }, KvOp::Insert(e)],
+                false,
+                now,
+            )
             .await?;
         let uri = secret.otpauth_uri(issuer, account_name);
         let svg = ostiary_mfa::qr_svg(&uri, "QR code for your authenticator app").map_err(|_| MfaError::Unavailable)?;
@@ -234,7 +259,8 @@ impl Core {
             .ok_or(MfaError::Expired)?;
         let raw = self.kek.open(&sealed, &aad(tenant, user, "pending")).map_err(|_| MfaError::Expired)?;
         let secret = ostiary_mfa::TotpSecret::from_bytes(raw.expose().clone()).map_err(|_| MfaError::Expired)?;
-        let step = ostiary_mfa::totp::verify(&secret, code, now.unix_timestamp(), None).map_err(|_| MfaError::WrongCode)?;
+        let step =
+            ostiary_mfa::totp::verify(&secret, code, now.unix_timestamp(), None).map_err(|_| MfaError::WrongCode)?;
         let id = self.new_uuid().to_string();
         let sealed = self.kek.seal(secret.as_bytes(), &aad(tenant, user, &id), self.rng.as_ref());
         let doc = MethodDoc::SoftwareOath {
@@ -357,10 +383,8 @@ impl Core {
     ) -> Result<(), MfaError> {
         let settings = self.tenant_settings(actor.tenant).await?;
         let response: Value = serde_json::from_str(response).map_err(|_| MfaError::Passkey)?;
-        let mut passkey = self
-            .passkeys(&settings.methods_policy)?
-            .finish_registration(state, &response)
-            .map_err(|e| {
+        let mut passkey =
+            self.passkeys(&settings.methods_policy)?.finish_registration(state, &response).map_err(|e| {
                 tracing::debug!(error = %e, "passkey registration refused");
                 MfaError::Passkey
             })?;
@@ -404,7 +428,10 @@ impl Core {
         if !settings.methods_policy.fido2_enabled {
             return Ok(None);
         }
-        self.passkeys(&settings.methods_policy)?.start_discoverable_authentication().map(Some).map_err(|_| MfaError::Passkey)
+        self.passkeys(&settings.methods_policy)?
+            .start_discoverable_authentication()
+            .map(Some)
+            .map_err(|_| MfaError::Passkey)
     }
 
     /// Finishes a passkey ceremony. With `user = None` (username-less) the user is the
@@ -489,7 +516,11 @@ impl Core {
         }
         let now = self.now();
         let Some(e) = self.store.kv_get(tenant, CEREMONY_KIND, id, now).await? else { return Ok(None) };
-        match self.store.kv_apply(tenant, &[KvOp::Delete { kind: CEREMONY_KIND.into(), key: id.into() }], false, now).await {
+        match self
+            .store
+            .kv_apply(tenant, &[KvOp::Delete { kind: CEREMONY_KIND.into(), key: id.into() }], false, now)
+            .await
+        {
             Ok(()) => Ok(Some(e.doc)),
             Err(StoreError::Conflict { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -505,7 +536,9 @@ impl Core {
         };
         match found {
             Some(ostiary_model::DirectoryObject::User(u)) => Ok(u.id),
-            _ => Err(DirError::NotFound(format!("Resource '{key}' does not exist or one of its queried reference-property objects are not present."))),
+            _ => Err(DirError::NotFound(format!(
+                "Resource '{key}' does not exist or one of its queried reference-property objects are not present."
+            ))),
         }
     }
 

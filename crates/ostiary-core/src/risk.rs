@@ -140,7 +140,8 @@ impl Core {
         };
         let source_key = crate::signin::secret_key(&format!("{tenant}/{}", ctx.ip.as_deref().unwrap_or("")));
         let account_key = crate::signin::secret_key(&format!("{tenant}/{}", attempt.account_key));
-        let (mut source, source_e): (ostiary_risk::SourceWindow, _) = self.load_state(tenant, SOURCE_KIND, &source_key).await?;
+        let (mut source, source_e): (ostiary_risk::SourceWindow, _) =
+            self.load_state(tenant, SOURCE_KIND, &source_key).await?;
         let (mut account, account_e): (ostiary_risk::AccountWindow, _) =
             self.load_state(tenant, ACCOUNT_KIND, &account_key).await?;
         let (mut profile, profile_e): (ostiary_risk::UserProfile, _) = match user {
@@ -186,9 +187,8 @@ impl Core {
                 } else {
                     None
                 };
-                let when = |t: i64| {
-                    time::OffsetDateTime::from_unix_timestamp(t).map(crate::ids::rfc3339).unwrap_or_default()
-                };
+                let when =
+                    |t: i64| time::OffsetDateTime::from_unix_timestamp(t).map(crate::ids::rfc3339).unwrap_or_default();
                 let doc = json!({
                     "id": id,
                     "requestId": ctx.correlation_id,
@@ -314,11 +314,16 @@ impl Core {
         if self.user_risk_level(actor.tenant, user).await? == "none" {
             return Ok(());
         }
-        self.refresh_risky_user(actor.tenant, user, Some((RiskState::Remediated, "userPerformedSecuredPasswordChange")))
-            .await?;
+        self.refresh_risky_user(
+            actor.tenant,
+            user,
+            Some((RiskState::Remediated, "userPerformedSecuredPasswordChange")),
+        )
+        .await?;
         let mut target = Target::new(user.to_string(), "User");
         target.display_name = Some("userPerformedSecuredPasswordChange".into());
-        self.record_audit(actor, Activity::new("Remediate user risk", "IdentityProtection", "Update").target(target)).await;
+        self.record_audit(actor, Activity::new("Remediate user risk", "IdentityProtection", "Update").target(target))
+            .await;
         Ok(())
     }
 
@@ -351,7 +356,12 @@ impl Core {
     }
 
     /// `confirmCompromised` (`compromised = true`) or `dismiss` for a list of users.
-    pub async fn decide_user_risk(&self, caller: &Caller, users: &[ObjectId], compromised: bool) -> Result<(), DirError> {
+    pub async fn decide_user_risk(
+        &self,
+        caller: &Caller,
+        users: &[ObjectId],
+        compromised: bool,
+    ) -> Result<(), DirError> {
         caller.require(Permission::WriteRisk)?;
         if users.is_empty() || users.len() > 60 {
             return Err(DirError::BadRequest("userIds must name between 1 and 60 users.".into()));

@@ -216,12 +216,21 @@ impl Core {
             return Err(OAuthError::resource_not_found(&scope.resource));
         }
         // Conditional Access for workload identities (policies naming this service principal).
-        let eval =
-            self.evaluate_workload(&state, client_sp.id, client.app.app_id, Some(resource.app_id), audit.ctx.ip.as_deref());
+        let eval = self.evaluate_workload(
+            &state,
+            client_sp.id,
+            client.app.app_id,
+            Some(resource.app_id),
+            audit.ctx.ip.as_deref(),
+        );
         audit.conditional_access = Some((eval.conditional_access_status(), eval.applied_policies_json()));
         if !matches!(eval.outcome, ostiary_policy::Outcome::Allow) {
             self.metrics.conditional_access_failures.inc(&[&tenant.to_string()]);
-            return Err(OAuthError::new(ostiary_oauth::ErrorKind::InvalidGrant, 53003, crate::access::blocked().description));
+            return Err(OAuthError::new(
+                ostiary_oauth::ErrorKind::InvalidGrant,
+                53003,
+                crate::access::blocked().description,
+            ));
         }
         let roles = app_roles_granted(&state, client_sp, resource);
         self.sign_access_token(&state, tenant, client, client_sp, resource, azpacr, roles)

@@ -233,6 +233,7 @@ impl Core {
     /// Issues the access token (and ID token when `openid` was granted) for `grant`, plus a new
     /// refresh token of the family when `offline_access` was granted; returns the KV insert of
     /// that refresh token so callers commit it atomically with whatever consumed the grant.
+    #[allow(clippy::too_many_arguments)]
     async fn issue_user_tokens(
         &self,
         state: &TenantState,
@@ -489,7 +490,8 @@ impl Core {
         }
         doc.redeemed = true;
         let spa = client.app.spa.redirect_uris.contains(&doc.redirect_uri);
-        let (tokens, rt_op) = self.issue_user_tokens(state, client, &doc.grant, azpacr, want_client_info, spa, audit).await?;
+        let (tokens, rt_op) =
+            self.issue_user_tokens(state, client, &doc.grant, azpacr, want_client_info, spa, audit).await?;
         let mut consumed = entry;
         consumed.doc = serde_json::to_value(&doc).map_err(|_| OAuthError::server_error())?;
         let mut ops = vec![KvOp::Update(consumed)];
@@ -512,6 +514,7 @@ impl Core {
 
     /// `grant_type=refresh_token`: rotation with reuse detection. `scope` may name another
     /// resource the client has consent for (as MSAL does when it refreshes for a new API).
+    #[allow(clippy::too_many_arguments)]
     pub async fn refresh(
         &self,
         state: &TenantState,
@@ -561,7 +564,8 @@ impl Core {
             // The OIDC scopes of a family never grow on refresh.
             grant.oidc.retain(|s| parsed.oidc.contains(s) || s == "offline_access");
         }
-        let (tokens, rt_op) = self.issue_user_tokens(state, client, &grant, azpacr, want_client_info, doc.spa, audit).await?;
+        let (tokens, rt_op) =
+            self.issue_user_tokens(state, client, &grant, azpacr, want_client_info, doc.spa, audit).await?;
         doc.rotated = true;
         let mut old = entry;
         old.doc = serde_json::to_value(&doc).map_err(|_| OAuthError::server_error())?;
@@ -783,7 +787,13 @@ impl Core {
                 .claims
                 .get("amr")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).filter_map(crate::ca::method_from_amr).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .filter_map(crate::ca::method_from_amr)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default(),
             mfa_time: None,
         };

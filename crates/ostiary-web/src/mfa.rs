@@ -10,11 +10,11 @@ use crate::signin::{
     PageCtx, allow_flow_redirect, continue_flow, cookie, expired_flow, field, flow_for, flow_form, next_response,
     redirect, session_cookie_name,
 };
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use ostiary_core::Core;
 use ostiary_core::audit::Actor;
 use ostiary_core::flow::Next;
@@ -74,7 +74,8 @@ async fn record_failure(core: &Core, tenant: TenantId, flow: &PendingFlow, meta:
     }
     event.app_id = Some(flow.client_id.to_string());
     event.app_display_name = Some(flow.app_name.clone());
-    event.auth_method = Some(if flow.methods.iter().any(|m| m == "password") { "Password" } else { "Previously satisfied" });
+    event.auth_method =
+        Some(if flow.methods.iter().any(|m| m == "password") { "Password" } else { "Previously satisfied" });
     event.second_factor = Some((method, false));
     event.error_code = 500121;
     event.failure_reason = Some("Authentication failed during strong authentication request.".into());
@@ -201,7 +202,9 @@ pub async fn register(
     let Next::RegisterMfa { reason, can_skip } = next else {
         return next_response(&mut page, tenant, &flow_id, &flow, next).await;
     };
-    let Some((mut flow, _)) = flow_for(core, tenant, &headers, &flow_id, None).await else { return expired_flow(&page) };
+    let Some((mut flow, _)) = flow_for(core, tenant, &headers, &flow_id, None).await else {
+        return expired_flow(&page);
+    };
     // Registering security info is a user action Conditional Access can restrict.
     if let Err(e) = core.check_registration_allowed(tenant, user_id, &meta.context()).await {
         return page.error_page(StatusCode::FORBIDDEN, "You can't register security info from here", &e);
@@ -218,10 +221,9 @@ pub async fn register(
             Some("passkey") => {
                 let credential = field(&fields, "credential").unwrap_or_default();
                 match flow.webauthn_state.clone() {
-                    Some(state) if !credential.is_empty() && credential.len() <= MAX_CREDENTIAL => core
-                        .finish_passkey_registration(&actor, user_id, &state, credential)
-                        .await
-                        .map(|()| "fido2"),
+                    Some(state) if !credential.is_empty() && credential.len() <= MAX_CREDENTIAL => {
+                        core.finish_passkey_registration(&actor, user_id, &state, credential).await.map(|()| "fido2")
+                    }
                     _ => Err(MfaError::Passkey),
                 }
             }

@@ -454,7 +454,11 @@ pub(crate) fn expired_flow(page: &PageCtx<'_>) -> Response {
 }
 
 /// The flow id (query on GET, form on POST), the form fields, and the CSRF token a POST must carry.
-pub(crate) async fn flow_form(method: &Method, uri: &Uri, body: Body) -> (String, Vec<(String, String)>, Option<String>) {
+pub(crate) async fn flow_form(
+    method: &Method,
+    uri: &Uri,
+    body: Body,
+) -> (String, Vec<(String, String)>, Option<String>) {
     if *method == Method::GET {
         return (query_param(uri, "flow").unwrap_or_default(), Vec::new(), None);
     }
@@ -479,7 +483,9 @@ async fn render_sign_in(
     error: Option<&str>,
 ) -> Response {
     let core = page.core;
-    let Some((mut flow, entry)) = flow_for(core, tenant, headers, flow_id, None).await else { return expired_flow(page) };
+    let Some((mut flow, entry)) = flow_for(core, tenant, headers, flow_id, None).await else {
+        return expired_flow(page);
+    };
     let mut options = None;
     if let Ok(Some((opts, state))) = core.start_discoverable(tenant).await {
         flow.webauthn_state = Some(state);
@@ -588,7 +594,9 @@ pub async fn login(
             Err(e @ (SignInError::InvalidCredentials | SignInError::Locked | SignInError::Disabled)) => {
                 event.error_code = e.aadsts();
                 event.failure_reason = Some(e.to_string());
-                let risk = core.assess_sign_in_risk(tenant, &username, None, &password, &meta.context(), Some(e.aadsts())).await;
+                let risk = core
+                    .assess_sign_in_risk(tenant, &username, None, &password, &meta.context(), Some(e.aadsts()))
+                    .await;
                 event.risk = risk.map(|r| r.log);
                 core.record_sign_in(event).await;
                 tracing::debug!(tenant = %tenant, code = e.aadsts(), "interactive sign-in refused (in the sign-in log)");
@@ -605,7 +613,9 @@ pub async fn login(
         };
         // Identity Protection looks at every successful password sign-in; the sign-in risk
         // feeds Conditional Access in this flow.
-        if let Some(r) = core.assess_sign_in_risk(tenant, &username, Some(&user), &password, &meta.context(), None).await {
+        if let Some(r) =
+            core.assess_sign_in_risk(tenant, &username, Some(&user), &password, &meta.context(), None).await
+        {
             flow.sign_in_risk = Some(r.log.during.clone());
             flow.risk_events = r.log.event_types.clone();
         }

@@ -209,7 +209,9 @@ pub async fn run(cmd: PoliciesCmd, output: OutputFormat) -> CliResult {
             }
             EmergencyCmd::Add { user } => {
                 let id = resolve_user(&client, &user).await?;
-                Ok(client.post_no_content(&format!("{BASE}/ostiaryEmergencyAccessAccounts"), &json!({ "id": id })).await?)
+                Ok(client
+                    .post_no_content(&format!("{BASE}/ostiaryEmergencyAccessAccounts"), &json!({ "id": id }))
+                    .await?)
             }
             EmergencyCmd::Remove { user } => {
                 let id = resolve_user(&client, &user).await?;
@@ -222,8 +224,12 @@ pub async fn run(cmd: PoliciesCmd, output: OutputFormat) -> CliResult {
 
 async fn what_if(client: &AdminClient, a: WhatIfArgs, output: OutputFormat) -> CliResult {
     let identity = match (&a.user, &a.service_principal) {
-        (Some(u), _) => json!({ "@odata.type": "#microsoft.graph.userSignIn", "userId": resolve_user(client, u).await? }),
-        (None, Some(sp)) => json!({ "@odata.type": "#microsoft.graph.servicePrincipalSignIn", "servicePrincipalId": sp }),
+        (Some(u), _) => {
+            json!({ "@odata.type": "#microsoft.graph.userSignIn", "userId": resolve_user(client, u).await? })
+        }
+        (None, Some(sp)) => {
+            json!({ "@odata.type": "#microsoft.graph.servicePrincipalSignIn", "servicePrincipalId": sp })
+        }
         (None, None) => return Err(usage("give --user or --service-principal")),
     };
     let context = match (&a.app, &a.user_action) {
@@ -267,7 +273,13 @@ async fn what_if(client: &AdminClient, a: WhatIfArgs, output: OutputFormat) -> C
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
                 .unwrap_or_default();
-            vec![s(p, "displayName"), s(p, "state"), if applies { "yes".into() } else { "no".into() }, s(p, "ostiaryResult"), why]
+            vec![
+                s(p, "displayName"),
+                s(p, "state"),
+                if applies { "yes".into() } else { "no".into() },
+                s(p, "ostiaryResult"),
+                why,
+            ]
         })
         .collect();
     out(&render_table(&["POLICY", "STATE", "APPLIES", "RESULT", "WHY"], &rows));

@@ -218,7 +218,11 @@ pub(super) async fn identity_protection(ctx: &mut Ctx<'_>, rest: &[&str]) -> Res
 }
 
 /// `/users/{id}/authentication/...`
-pub(super) async fn user_authentication(ctx: &mut Ctx<'_>, user: ObjectId, rest: &[&str]) -> Result<Response, GraphErr> {
+pub(super) async fn user_authentication(
+    ctx: &mut Ctx<'_>,
+    user: ObjectId,
+    rest: &[&str],
+) -> Result<Response, GraphErr> {
     let core = ctx.core;
     let tenant = ctx.caller.tenant;
     let what = format!("users('{user}')/authentication/methods");
@@ -287,7 +291,9 @@ pub(super) async fn methods_policy(ctx: &mut Ctx<'_>) -> Result<Response, GraphE
             let state = |on: bool| if on { "enabled" } else { "disabled" };
             let targets = |groups: &[ObjectId]| -> Vec<Value> {
                 if groups.is_empty() {
-                    vec![json!({ "id": "all_users", "targetType": "group", "targetedAuthenticationMethod": "microsoftAuthenticator" })]
+                    vec![
+                        json!({ "id": "all_users", "targetType": "group", "targetedAuthenticationMethod": "microsoftAuthenticator" }),
+                    ]
                 } else {
                     groups.iter().map(|g| json!({ "id": g.to_string(), "targetType": "group", "targetedAuthenticationMethod": "microsoftAuthenticator" })).collect()
                 }
@@ -339,10 +345,14 @@ pub(super) async fn methods_policy(ctx: &mut Ctx<'_>) -> Result<Response, GraphE
             let current = core.tenant_settings(ctx.caller.tenant).await.map_err(DirError::from_store)?.methods_policy;
             update.clone_from(&current);
             apply_methods_patch(&mut update, &body)?;
-            core.update_tenant_settings(&Actor::from_caller(&ctx.caller), "Update authentication methods policy", move |s| {
-                s.methods_policy = update;
-                Ok(())
-            })
+            core.update_tenant_settings(
+                &Actor::from_caller(&ctx.caller),
+                "Update authentication methods policy",
+                move |s| {
+                    s.methods_policy = update;
+                    Ok(())
+                },
+            )
             .await?;
             Ok(no_content())
         }
@@ -356,9 +366,9 @@ fn apply_methods_patch(p: &mut ostiary_core::settings::MethodsPolicy, body: &Val
         match k.as_str() {
             "@odata.type" | "@odata.context" | "id" | "displayName" | "description" | "policyVersion" => {}
             "registrationEnforcement" => {
-                let c = v
-                    .get("authenticationMethodsRegistrationCampaign")
-                    .ok_or_else(|| GraphErr::bad("registrationEnforcement needs authenticationMethodsRegistrationCampaign."))?;
+                let c = v.get("authenticationMethodsRegistrationCampaign").ok_or_else(|| {
+                    GraphErr::bad("registrationEnforcement needs authenticationMethodsRegistrationCampaign.")
+                })?;
                 if let Some(state) = c.get("state").and_then(Value::as_str) {
                     p.campaign_enabled = match state {
                         "enabled" => true,
@@ -386,7 +396,9 @@ fn apply_methods_patch(p: &mut ostiary_core::settings::MethodsPolicy, body: &Val
                 }
             }
             "authenticationMethodConfigurations" => {
-                let list = v.as_array().ok_or_else(|| GraphErr::bad("authenticationMethodConfigurations must be an array."))?;
+                let list = v
+                    .as_array()
+                    .ok_or_else(|| GraphErr::bad("authenticationMethodConfigurations must be an array."))?;
                 for c in list {
                     let enabled = match c.get("state").and_then(Value::as_str) {
                         Some("enabled") => Some(true),
@@ -407,7 +419,9 @@ fn apply_methods_patch(p: &mut ostiary_core::settings::MethodsPolicy, body: &Val
                                 p.fido2_allowed_aaguids = if enforced {
                                     k.get("aaGuids")
                                         .and_then(Value::as_array)
-                                        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect())
+                                        .map(|a| {
+                                            a.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect()
+                                        })
                                         .unwrap_or_default()
                                 } else {
                                     Vec::new()

@@ -126,7 +126,12 @@ pub fn mfa_challenge(b: &Branding, v: &MfaChallengeView, nonce: &str) -> String 
         h.push_str(&hidden("flow", v.flow));
         h.push_str(&hidden("csrf", v.csrf));
         h.push_str(&hidden("method", "totp"));
-        h.push_str(&code_input("otp", "Code", "Enter the 6-digit code from your authenticator app.", v.error.is_some()));
+        h.push_str(&code_input(
+            "otp",
+            "Code",
+            "Enter the 6-digit code from your authenticator app.",
+            v.error.is_some(),
+        ));
         h.push_str("<div class=\"actions\">\n<button type=\"submit\" id=\"verify\">Verify</button>\n</div>\n</form>\n");
     }
     if v.recovery {
@@ -283,7 +288,8 @@ mod tests {
     #[test]
     fn recovery_codes_are_listed() {
         let codes = vec!["ABCDE-FGHJK".to_string(), "<x>".to_string()];
-        let html = recovery_codes(&b(), &RecoveryCodesView { action: "/t/mfa", flow: "f", csrf: "c", codes: &codes }, "n");
+        let html =
+            recovery_codes(&b(), &RecoveryCodesView { action: "/t/mfa", flow: "f", csrf: "c", codes: &codes }, "n");
         assert!(html.contains("ABCDE-FGHJK") && html.contains("&lt;x&gt;"));
     }
 }

@@ -18,8 +18,8 @@ mod tests;
 pub use escape::{DEFAULT_ACCENT, escape, safe_url, valid_accent};
 pub use layout::{Branding, STYLESHEET, render};
 pub use mfa::{
-    MfaChallengeView, MfaRegisterView, RecoveryCodesView, WEBAUTHN_SCRIPT, WEBAUTHN_SCRIPT_PATH, json_script, mfa_challenge,
-    mfa_register, recovery_codes,
+    MfaChallengeView, MfaRegisterView, RecoveryCodesView, WEBAUTHN_SCRIPT, WEBAUTHN_SCRIPT_PATH, json_script,
+    mfa_challenge, mfa_register, recovery_codes,
 };
 pub use views::{
     AccountChoice, ChangePasswordView, ConsentView, DeviceCodeView, ErrorView, SelectAccountView, SignInView,
