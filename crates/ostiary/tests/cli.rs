@@ -642,3 +642,90 @@ fn base64_url(s: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).unwrap()
 }
+
+#[test]
+fn policies_cli_guards_lockout_and_explains_what_if() {
+    let dir = temp_dir("policies");
+    let server = start(&dir);
+    let path = dir.join("bootstrap-credentials.json");
+    let creds: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let out = ostiary(&["login", "--bootstrap-file", path.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let domain = creds["tenantDomain"].as_str().unwrap();
+    let upn = format!("wendy@{domain}");
+    let user = json_of(ostiary(
+        &["users", "create", "--upn", &upn, "--display-name", "Wendy", "--password-generate", "--output", "json"],
+        &dir,
+    ));
+    let user_id = user["user"]["id"].as_str().or(user["id"].as_str()).unwrap().to_string();
+    let write = |name: &str, v: Value| {
+        let p = dir.join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+
+    // Blocking every user, administrators included, is refused with an explanation (exit 1).
+    let all = write(
+        "all.json",
+        serde_json::json!({"displayName": "Block everyone", "state": "enabled",
+            "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}},
+            "grantControls": {"operator": "OR", "builtInControls": ["block"]}}),
+    );
+    let out = ostiary(&["policies", "create", "--file", &all], &dir);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("lock"), "{err}");
+
+    // A trusted network, and an MFA policy for Wendy outside it.
+    let hq = write(
+        "hq.json",
+        serde_json::json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "HQ", "isTrusted": true,
+            "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "10.0.0.0/8"}]}),
+    );
+    let loc = json_of(ostiary(&["policies", "locations", "create", "--file", &hq, "--output", "json"], &dir));
+    assert!(loc["id"].as_str().is_some(), "{loc}");
+    let mfa = write(
+        "mfa.json",
+        serde_json::json!({"displayName": "MFA outside HQ", "state": "enabled",
+            "conditions": {"users": {"includeUsers": [user_id]}, "applications": {"includeApplications": ["All"]},
+                "locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}},
+            "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}),
+    );
+    let created = json_of(ostiary(&["policies", "create", "--file", &mfa, "--output", "json"], &dir));
+    let policy_id = created["id"].as_str().unwrap().to_string();
+    let out = ostiary(&["policies", "list"], &dir);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("MFA outside HQ") && table.contains("enabled"), "{table}");
+
+    let graph = "00000003-0000-0000-c000-000000000000";
+    let what_if = |ip: &str| {
+        json_of(ostiary(&["policies", "what-if", "--user", &upn, "--app", graph, "--ip", ip, "--output", "json"], &dir))
+    };
+    let ours = |v: &Value| v.as_array().unwrap().iter().find(|p| p["id"] == policy_id.as_str()).cloned().unwrap();
+    let inside = ours(&what_if("10.1.2.3"));
+    assert_eq!(inside["policyApplies"], false, "{inside}");
+    assert_eq!(inside["analysisReasons"], "location", "{inside}");
+    assert!(inside["ostiaryExplanation"].to_string().contains("HQ"), "{inside}");
+    let outside = ours(&what_if("203.0.113.9"));
+    assert_eq!(outside["policyApplies"], true, "{outside}");
+    assert_eq!(outside["ostiaryResult"], "failure", "{outside}");
+    let out = ostiary(&["policies", "what-if", "--user", &upn, "--app", graph, "--ip", "203.0.113.9"], &dir);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("MFA outside HQ") && table.contains("outcome: interrupt"), "{table}");
+
+    // Emergency access, report-only, delete.
+    let admin = creds["adminUserPrincipalName"].as_str().unwrap();
+    let out = ostiary(&["policies", "emergency-access", "add", admin], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = json_of(ostiary(&["policies", "emergency-access", "list", "--output", "json"], &dir));
+    assert_eq!(listed["value"].as_array().map(Vec::len), Some(1), "{listed}");
+    let out = ostiary(&["policies", "set-state", &policy_id, "report-only"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = json_of(ostiary(&["policies", "show", &policy_id], &dir));
+    assert_eq!(shown["state"], "enabledForReportingButNotEnforced");
+    let out = ostiary(&["policies", "delete", &policy_id], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ostiary(&["policies", "show", &policy_id], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    drop(server);
+}
