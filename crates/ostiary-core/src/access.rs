@@ -20,6 +20,25 @@ pub fn is_second_factor(method: &str) -> bool {
     matches!(method, "softwareOath" | "fido2")
 }
 
+/// Our second-factor methods an authentication-strength requirement accepts (empty: any).
+pub fn strength_methods(r: &policy::Requirement) -> Vec<String> {
+    let policy::Requirement::AuthenticationStrength { allowed_combinations, .. } = r else { return Vec::new() };
+    let mut out: Vec<String> = Vec::new();
+    for combo in allowed_combinations {
+        for part in combo.split(',') {
+            if let Some(m) = policy::AuthMethod::from_entra_mode(part.trim())
+                && m != policy::AuthMethod::Password
+                && !out.iter().any(|o| o == m.as_str())
+            {
+                out.push(m.as_str().to_string());
+            }
+        }
+    }
+    // A strength none of whose methods exist here still needs some answer: any second factor
+    // is offered, and the policy keeps refusing until a qualifying one is used.
+    out
+}
+
 /// Entra's name of one of our methods, for `authenticationDetails`.
 pub fn method_display(method: &str) -> &'static str {
     match method {
@@ -180,6 +199,20 @@ impl Core {
         let has_second = registered.iter().any(|m| is_second_factor(m.method()));
         let has_recovery =
             registered.iter().any(|m| matches!(m, MethodDoc::RecoveryCodes { hashes, .. } if !hashes.is_empty()));
+        // An authentication strength narrows which second factors count (a phishing-resistant
+        // strength accepts only passkeys): offer only those, or registration of one.
+        let allowed = match &decision {
+            Decision::Interrupt(r) => strength_methods(r),
+            _ => Vec::new(),
+        };
+        let usable = if allowed.is_empty() {
+            has_second || has_recovery
+        } else {
+            registered.iter().any(|m| {
+                allowed.iter().any(|a| a == m.method())
+                    && !matches!(m, MethodDoc::RecoveryCodes { hashes, .. } if hashes.is_empty())
+            })
+        };
 
         let next = match decision {
             Decision::Continue => None,
@@ -200,6 +233,7 @@ impl Core {
                     Some(Next::Mfa {
                         reason: "Your organization requires you to verify your identity before changing your password."
                             .into(),
+                        allowed: Vec::new(),
                     })
                 } else {
                     flow.must_change_password = true;
@@ -211,8 +245,9 @@ impl Core {
                 | policy::Requirement::AuthenticationStrength { .. }
                 | policy::Requirement::Reauthenticate { .. }
                 | policy::Requirement::OneOf(_),
-            ) if has_second || has_recovery => Some(Next::Mfa {
+            ) if usable => Some(Next::Mfa {
                 reason: "Your organization requires additional verification to access this app.".into(),
+                allowed: allowed.clone(),
             }),
             Decision::Interrupt(
                 policy::Requirement::Mfa
@@ -222,6 +257,7 @@ impl Core {
             ) => Some(Next::RegisterMfa {
                 reason: "Your organization requires you to set up a second way to verify your identity.".into(),
                 can_skip: false,
+                allowed: allowed.clone(),
             }),
             Decision::Interrupt(r @ policy::Requirement::Unsatisfiable { .. }) => {
                 Some(Next::Fail(requirement_error(&r, resource_name)))
@@ -274,6 +310,7 @@ impl Core {
             return Ok(Some(Next::RegisterMfa {
                 reason: "Your organization asks you to set up a second way to verify your identity.".into(),
                 can_skip: policy.campaign_snooze_days > 0,
+                allowed: Vec::new(),
             }));
         }
         if flow.show_recovery_codes {

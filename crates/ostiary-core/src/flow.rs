@@ -28,9 +28,10 @@ pub enum Next {
     /// Show the change-password page (forceChangePasswordNextSignIn, or required by a policy).
     ChangePassword,
     /// Ask for a second factor (Conditional Access requires MFA).
-    Mfa { reason: String },
+    /// `allowed`: the methods an authentication strength accepts (empty: any second factor).
+    Mfa { reason: String, allowed: Vec<String> },
     /// Ask the user to register a second factor (required, or a campaign that may be snoozed).
-    RegisterMfa { reason: String, can_skip: bool },
+    RegisterMfa { reason: String, can_skip: bool, allowed: Vec<String> },
     /// Show freshly generated recovery codes once.
     RecoveryCodes,
     /// Show the consent page.

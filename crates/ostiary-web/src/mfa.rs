@@ -106,7 +106,10 @@ pub async fn challenge(
         Ok(n) => n,
         Err(e) => Next::Fail(e),
     };
-    let Next::Mfa { reason } = next else { return next_response(&mut page, tenant, &flow_id, &flow, next).await };
+    let Next::Mfa { reason, allowed } = next else {
+        return next_response(&mut page, tenant, &flow_id, &flow, next).await;
+    };
+    let offers = |m: &str| allowed.is_empty() || allowed.iter().any(|a| a == m);
     // The gate may have saved the flow (the interrupt record): continue from the stored one.
     let Some((mut flow, _)) = flow_for(core, tenant, &headers, &flow_id, None).await else {
         return expired_flow(&page);
@@ -114,15 +117,15 @@ pub async fn challenge(
     let mut error: Option<String> = None;
     if method == Method::POST {
         let result = match field(&fields, "method") {
-            Some("totp") => {
+            Some("totp") if offers("softwareOath") => {
                 let code = field(&fields, "otp").unwrap_or_default();
                 core.verify_totp(tenant, user_id, code).await.map(|()| ("softwareOath", "OATH verification code"))
             }
-            Some("recovery") => {
+            Some("recovery") if offers("recoveryCode") => {
                 let code = field(&fields, "recovery_code").unwrap_or_default();
                 core.use_recovery_code(tenant, user_id, code).await.map(|()| ("recoveryCode", "Recovery code"))
             }
-            Some("passkey") => {
+            Some("passkey") if offers("fido2") => {
                 let credential = field(&fields, "credential").unwrap_or_default();
                 match flow.webauthn_state.clone() {
                     Some(state) if !credential.is_empty() && credential.len() <= MAX_CREDENTIAL => core
@@ -149,10 +152,12 @@ pub async fn challenge(
         }
     }
     let Ok(methods) = core.methods_of(tenant, user_id).await else { return unavailable(&page) };
-    let totp = methods.iter().any(|m| matches!(m, MethodDoc::SoftwareOath { .. }));
-    let recovery = methods.iter().any(|m| matches!(m, MethodDoc::RecoveryCodes { hashes, .. } if !hashes.is_empty()));
+    let totp = offers("softwareOath") && methods.iter().any(|m| matches!(m, MethodDoc::SoftwareOath { .. }));
+    let recovery = offers("recoveryCode")
+        && methods.iter().any(|m| matches!(m, MethodDoc::RecoveryCodes { hashes, .. } if !hashes.is_empty()));
     let mut options = None;
-    if let Ok(Some((opts, state))) = core.start_passkey_authentication(tenant, user_id).await
+    if offers("fido2")
+        && let Ok(Some((opts, state))) = core.start_passkey_authentication(tenant, user_id).await
         && let Some((_, entry)) = flow_for(core, tenant, &headers, &flow_id, None).await
     {
         flow.webauthn_state = Some(state);
@@ -199,9 +204,10 @@ pub async fn register(
         Ok(n) => n,
         Err(e) => Next::Fail(e),
     };
-    let Next::RegisterMfa { reason, can_skip } = next else {
+    let Next::RegisterMfa { reason, can_skip, allowed } = next else {
         return next_response(&mut page, tenant, &flow_id, &flow, next).await;
     };
+    let offers = |m: &str| allowed.is_empty() || allowed.iter().any(|a| a == m);
     let Some((mut flow, _)) = flow_for(core, tenant, &headers, &flow_id, None).await else {
         return expired_flow(&page);
     };
@@ -257,7 +263,7 @@ pub async fn register(
     }
     let Ok(settings) = core.tenant_settings(tenant).await else { return unavailable(&page) };
     let policy = &settings.methods_policy;
-    let totp = if policy.software_oath_enabled {
+    let totp = if policy.software_oath_enabled && offers("softwareOath") {
         match core.start_totp_registration(tenant, user_id, &upn, &page.branding.tenant_name).await {
             Ok(t) => Some(t),
             Err(_) => return unavailable(&page),
@@ -267,6 +273,7 @@ pub async fn register(
     };
     let mut options = None;
     if policy.fido2_enabled
+        && offers("fido2")
         && let Ok((opts, state)) = core.start_passkey_registration(tenant, user_id, &upn, &display).await
         && let Some((_, entry)) = flow_for(core, tenant, &headers, &flow_id, None).await
     {
