@@ -298,6 +298,11 @@ impl Core {
         if next.is_some() {
             return Ok(next);
         }
+        // Persistent browser session control: the web layer gives the cookie a lifetime only
+        // for a session marked persistent.
+        if let (Some(mode), Some(key)) = (eval.session.persistent_browser, flow.session_key.as_deref()) {
+            let _ = self.session_set_persistent(tenant, key, mode == policy::BrowserPersistence::Always).await;
+        }
         // Persistent browser session control, applied when the session cookie is (re)issued.
         // Registration campaign: ask users without a second factor to register one.
         let policy = self.tenant_settings(tenant).await.map_err(unavailable)?.methods_policy;

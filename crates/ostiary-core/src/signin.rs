@@ -78,6 +78,9 @@ pub struct PendingFlow {
     /// Show freshly generated recovery codes before continuing.
     #[serde(default)]
     pub show_recovery_codes: bool,
+    /// Store key of the SSO session this flow signed in (the `persistentBrowser` control marks it).
+    #[serde(default)]
+    pub session_key: Option<String>,
 }
 
 /// An SSO session, keyed by the hash of its cookie value.
@@ -344,6 +347,27 @@ impl Core {
         if mfa_time.is_some() {
             s.mfa_time = mfa_time;
         }
+        e.doc = to_doc(&s);
+        match self.store.kv_apply(tenant, &[KvOp::Update(e)], false, now).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Applies the `persistentBrowser` session control to a session (by store key).
+    pub async fn session_set_persistent(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        persistent: bool,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let Some(mut e) = self.store.kv_get(tenant, "session", key, now).await? else { return Ok(()) };
+        let Ok(mut s) = serde_json::from_value::<Session>(e.doc.clone()) else { return Ok(()) };
+        if s.persistent == persistent {
+            return Ok(());
+        }
+        s.persistent = persistent;
         e.doc = to_doc(&s);
         match self.store.kv_apply(tenant, &[KvOp::Update(e)], false, now).await {
             Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),

@@ -56,10 +56,20 @@ async fn proven(
     if !core.save_flow(tenant, entry, &flow).await.unwrap_or(false) {
         return expired_flow(page);
     }
-    if let (Some(user), Some(c)) = (flow.user_id, cookie(headers, &session_cookie_name(tenant))) {
-        let _ = core.session_add_methods(tenant, &c, user, &flow.methods, flow.mfa_time).await;
+    let session_cookie = cookie(headers, &session_cookie_name(tenant));
+    if let (Some(user), Some(c)) = (flow.user_id, session_cookie.as_deref()) {
+        let _ = core.session_add_methods(tenant, c, user, &flow.methods, flow.mfa_time).await;
     }
-    continue_flow(page, core, tenant, headers, flow_id).await
+    let mut resp = continue_flow(page, core, tenant, headers, flow_id).await;
+    // The access gate may have marked the session persistent (`persistentBrowser: always`).
+    if let Some(c) = session_cookie
+        && let Ok(Some(s)) = core.session(tenant, &c, None).await
+        && s.persistent
+        && let Ok(settings) = core.tenant_settings(tenant).await
+    {
+        crate::signin::set_cookie(&mut resp, &session_cookie_name(tenant), &c, Some(settings.session_lifetime_secs));
+    }
+    resp
 }
 
 /// A failed second factor: in the sign-in log (AADSTS500121) and counted.

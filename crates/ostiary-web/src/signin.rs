@@ -637,6 +637,7 @@ pub async fn login(
     flow.mfa_time = if primary == "Passkey" { Some(now) } else { None };
     flow.methods = methods;
     flow.webauthn_state = None;
+    flow.session_key = Some(secret_key(&session_cookie));
     // The sign-in record is written once Conditional Access has decided (the access gate).
     flow.log_pending = Some(primary.to_string());
     flow.interrupt_logged = false;
@@ -649,7 +650,13 @@ pub async fn login(
         return expired_flow(&page);
     }
     let mut resp = continue_flow(&mut page, core, tenant, &headers, &flow_id).await;
-    set_cookie(&mut resp, &session_cookie_name(tenant), &session_cookie, None);
+    // A session cookie by default (gone with the browser); a persistent one when a policy's
+    // `persistentBrowser: always` applied.
+    let lifetime = match core.session(tenant, &session_cookie, None).await {
+        Ok(Some(s)) if s.persistent => core.tenant_settings(tenant).await.ok().map(|t| t.session_lifetime_secs),
+        _ => None,
+    };
+    set_cookie(&mut resp, &session_cookie_name(tenant), &session_cookie, lifetime);
     resp
 }
 
