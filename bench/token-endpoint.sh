@@ -9,6 +9,8 @@
 #   BENCH_CONNS ["16 64"]      connection counts
 #   BENCH_ALGS ["RS256 ES256"] token signing algorithms to compare
 #   BENCH_ROUNDS [1]           measured rounds (server order alternates between rounds and c values)
+#   BENCH_CA_POLICIES [0]      create this many Conditional Access policies first (195 = Entra's cap);
+#                              none blocks the bench client, all are evaluated on every request
 #   BENCH_THREADS [2]          wrk threads
 #   BENCH_SPEED_SECONDS [5]    seconds per `openssl speed` test (0: skip)
 #   BENCH_SKIP_OSTIARY [0]     1: peer only (e.g. while Ostiary cannot serve yet)
@@ -138,6 +140,7 @@ if [[ "$SKIP_OSTIARY" != 1 ]]; then
     log "ostiary ready in $((OSTIARY_READY_MS - OSTIARY_START_MS)) ms (pid $opid); registering apps via Graph"
     timeout 120 python3 "$BENCH_DIR/lib/setup_ostiary.py" "https://127.0.0.1:$port" \
         "$data/bootstrap-credentials.json" "$data/dev-ca.pem" >"$WORK/setup.json"
+    meta ca_policies "${BENCH_CA_POLICIES:-0}"
     basic="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["basic"])' "$WORK/setup.json")"
     tenant="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tenantId"])' "$WORK/setup.json")"
     for alg in "${ALGS[@]}"; do

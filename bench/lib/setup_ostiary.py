@@ -13,6 +13,7 @@ reports the JWT alg actually used. Prints JSON:
 
 import base64
 import json
+import os
 import secrets
 import ssl
 import sys
@@ -104,6 +105,44 @@ def main() -> int:
             {"principalId": client_sp["id"], "resourceId": sp["id"], "appRoleId": role_id},
         )
         resources[alg] = {"appId": app["appId"], "scope": f"{uri}/.default"}
+
+    # BENCH_CA_POLICIES=N: N Conditional Access policies of realistic variety (workload-identity
+    # policies naming other service principals, user policies on other apps, report-only and disabled
+    # ones), none of which blocks the bench client: the cost of evaluating them on every request.
+    n_policies = int(os.environ.get("BENCH_CA_POLICIES", "0"))
+    for i in range(n_policies):
+        kind = i % 4
+        state = ("enabled", "enabled", "enabledForReportingButNotEnforced", "disabled")[i % 4]
+        if kind == 0:
+            conditions = {
+                "users": {"includeUsers": ["None"]},
+                "applications": {"includeApplications": ["All"]},
+                "clientApplications": {"includeServicePrincipals": [str(uuid.uuid4()) for _ in range(3)]},
+            }
+            grant = {"operator": "OR", "builtInControls": ["block"]}
+        elif kind == 1:
+            conditions = {
+                "users": {"includeUsers": ["None"]},
+                "applications": {"includeApplications": ["All"]},
+                "clientApplications": {
+                    "includeServicePrincipals": ["ServicePrincipalsInMyTenant"],
+                    "excludeServicePrincipals": [client_sp["id"]],
+                },
+            }
+            grant = {"operator": "OR", "builtInControls": ["block"]}
+        else:
+            conditions = {
+                "users": {"includeUsers": ["All"], "excludeGroups": [str(uuid.uuid4())]},
+                "applications": {"includeApplications": [str(uuid.uuid4()) for _ in range(2)]},
+                "platforms": {"includePlatforms": ["all"], "excludePlatforms": ["iOS"]},
+                "signInRiskLevels": ["high"] if i % 3 == 0 else [],
+            }
+            grant = {"operator": "OR", "builtInControls": ["mfa"]}
+        graph(
+            "POST",
+            "/identity/conditionalAccess/policies",
+            {"displayName": f"Bench policy {i}", "state": state, "conditions": conditions, "grantControls": grant},
+        )
 
     # One request per resource exactly as wrk will send it (Basic auth, form-encoded credentials).
     basic = base64.b64encode(

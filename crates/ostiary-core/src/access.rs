@@ -283,7 +283,7 @@ impl Core {
                 let mut event = self.flow_event(tenant, flow, &user, &primary, ctx);
                 event.error_code = code;
                 event.failure_reason = text;
-                event.conditional_access = Some((eval.conditional_access_status(), eval.applied_policies_json()));
+                event.conditional_access = Some((eval.conditional_access_status(), crate::ca::logged_policies(&eval)));
                 if matches!(next, Some(Next::Fail(_))) {
                     self.metrics.conditional_access_failures.inc(&[&tenant.to_string()]);
                 }
@@ -474,7 +474,7 @@ impl Core {
             sign_in_risk: None,
         };
         let eval = self.evaluate_user(tenant, &user, &req, &auth).await.map_err(unavailable)?;
-        let logged = (eval.conditional_access_status(), eval.applied_policies_json());
+        let logged = (eval.conditional_access_status(), crate::ca::logged_policies(&eval));
         match &eval.outcome {
             policy::Outcome::Allow => Ok(logged),
             policy::Outcome::Block { .. } => {

@@ -650,6 +650,28 @@ impl Core {
     }
 }
 
+/// The sign-in record's `appliedConditionalAccessPolicies`: the policies that applied (enforced or
+/// report-only). Entra also lists every policy that did not apply; with up to 195 policies that
+/// would put ~30 KB in every sign-in record (and every token request is one), so those are left
+/// out here — What-If explains them.
+pub fn logged_policies(eval: &policy::Evaluation) -> Value {
+    use policy::PolicyResultKind as K;
+    Value::Array(
+        eval.policies()
+            .filter(|p| !matches!(p.result, K::NotApplied | K::NotEnabled | K::ReportOnlyNotApplied))
+            .map(|p| {
+                json!({
+                    "id": p.id,
+                    "displayName": p.display_name,
+                    "enforcedGrantControls": p.enforced_grant_controls,
+                    "enforcedSessionControls": p.enforced_session_controls,
+                    "result": p.result.as_str(),
+                })
+            })
+            .collect(),
+    )
+}
+
 /// Entra's `analysisReasons` flag for why a policy did not apply (`notSet` when it applied).
 fn analysis_reason(r: &policy::PolicyResult<'_>) -> &'static str {
     use policy::NotApplied as N;

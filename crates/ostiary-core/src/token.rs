@@ -223,7 +223,7 @@ impl Core {
             Some(resource.app_id),
             audit.ctx.ip.as_deref(),
         );
-        audit.conditional_access = Some((eval.conditional_access_status(), eval.applied_policies_json()));
+        audit.conditional_access = Some((eval.conditional_access_status(), crate::ca::logged_policies(&eval)));
         if !matches!(eval.outcome, ostiary_policy::Outcome::Allow) {
             self.metrics.conditional_access_failures.inc(&[&tenant.to_string()]);
             return Err(OAuthError::new(
