@@ -257,3 +257,134 @@ async fn garbage_bearer_tokens_are_401() {
         );
     }
 }
+
+#[tokio::test]
+async fn random_security_api_requests_never_fail_server_side() {
+    let ts = TestServer::new().await;
+    let tok = ts.admin_token().await;
+    let mut rng = Rng(5);
+    let user = ts
+        .graph(
+            "POST",
+            "/users",
+            &tok,
+            Some(json!({"accountEnabled": true, "displayName": "Hostile", "mailNickname": "hostile",
+                "userPrincipalName": format!("hostile@{}", ts.t.domain),
+                "passwordProfile": {"password": "Correct-Horse-42!", "forceChangePasswordNextSignIn": false}})),
+        )
+        .await;
+    let uid = user.json["id"].as_str().unwrap().to_string();
+    let prefixes = [
+        "identity/conditionalAccess/policies".to_string(),
+        "identity/conditionalAccess/namedLocations".to_string(),
+        "identity/conditionalAccess/evaluate".to_string(),
+        "identity/conditionalAccess/ostiaryEmergencyAccessAccounts".to_string(),
+        "identity/conditionalAccess/authenticationStrength/policies".to_string(),
+        "identity".to_string(),
+        "identityProtection/riskyUsers".to_string(),
+        "identityProtection/riskyUsers/confirmCompromised".to_string(),
+        "identityProtection/riskyUsers/dismiss".to_string(),
+        "identityProtection/riskDetections".to_string(),
+        format!("users/{uid}/authentication/methods"),
+        format!("users/{uid}/authentication/fido2Methods/x"),
+        format!("users/{uid}/authentication/methods/ostiaryReset"),
+        "users/nobody@x/authentication/methods".to_string(),
+        "policies/authenticationMethodsPolicy".to_string(),
+        "policies/authenticationStrengthPolicies".to_string(),
+    ];
+    let tails = ["", "/00000000-0000-0000-0000-000000000000", "/x", "/%ZZ", "/a/b/c", "/$count"];
+    let sample = json!({"displayName": "P", "state": "enabled",
+        "conditions": {"users": {"includeUsers": [uid]}, "applications": {"includeApplications": ["All"]}},
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}});
+    let bodies: Vec<Option<String>> = vec![
+        None,
+        Some("{".into()),
+        Some("[]".into()),
+        Some("null".into()),
+        Some("{\"state\": 7}".into()),
+        Some(sample.to_string()),
+        Some(sample.to_string().replace("mfa", "teleport")),
+        Some(sample.to_string().replace("\"All\"", "\"not-a-guid\"")),
+        Some("{\"displayName\": \"L\", \"@odata.type\": \"#microsoft.graph.ipNamedLocation\", \"ipRanges\": [{\"cidrAddress\": \"999.1.1.1/99\"}]}".into()),
+        Some("{\"displayName\": \"C\", \"@odata.type\": \"#microsoft.graph.countryNamedLocation\", \"countriesAndRegions\": [\"ZZZ\"]}".into()),
+        Some(format!("{{\"signInIdentity\": {{\"userId\": \"{uid}\"}}, \"signInContext\": {{\"includeApplications\": [\"x\"]}}}}")),
+        Some(format!("{{\"signInIdentity\": {{\"userId\": \"{uid}\"}}, \"signInContext\": {{\"includeApplications\": [\"00000003-0000-0000-c000-000000000000\"]}}, \"signInConditions\": {{\"ipAddress\": \"::zz\", \"devicePlatform\": \"amiga\", \"signInRiskLevel\": \"extreme\"}}}}")),
+        Some("{\"userIds\": [\"x\"]}".into()),
+        Some("{\"userIds\": []}".into()),
+        Some("{\"id\": \"00000000-0000-0000-0000-000000000000\"}".into()),
+        Some("{\"registrationEnforcement\": {\"authenticationMethodsRegistrationCampaign\": {\"snoozeDurationInDays\": 99}}}".into()),
+        Some("{\"authenticationMethodConfigurations\": [{\"id\": \"sms\", \"state\": \"enabled\"}]}".into()),
+        Some("\u{0}\u{1}".into()),
+    ];
+    let methods = ["GET", "POST", "PATCH", "DELETE", "PUT"];
+    for _ in 0..800 {
+        let mut uri = format!("/v1.0/{}{}", prefixes[(rng.next() % prefixes.len() as u64) as usize], rng.pick(&tails));
+        if rng.next().is_multiple_of(4) {
+            uri.push_str("?$top=-1");
+        }
+        let method = rng.pick(&methods);
+        let body = bodies[(rng.next() % bodies.len() as u64) as usize].clone();
+        let mut b = Request::builder().method(method).uri(&uri).header("authorization", format!("Bearer {tok}"));
+        if rng.next().is_multiple_of(5) {
+            b = b.header("ostiary-allow-lockout", "true");
+        }
+        let req = match body {
+            Some(text) => b.header("content-type", "application/json").body(Body::from(text)).unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        let r = ts.request(req).await;
+        assert!(r.status.as_u16() < 500, "{method} {uri} gave {}: {}", r.status, r.text);
+        if !r.status.is_success() {
+            assert!(r.json["error"]["code"].is_string(), "{method} {uri}: Graph errors are JSON: {}", r.text);
+        }
+    }
+}
+
+#[tokio::test]
+async fn random_mfa_form_posts_never_fail_server_side() {
+    let ts = TestServer::new().await;
+    let mut rng = Rng(11);
+    let tenant = ts.t.tenant_id.to_string();
+    let pages = ["login", "mfa", "mfa/register", "mfa/codes"];
+    let fields = ["flow", "csrf", "method", "otp", "recovery_code", "credential", "username", "password"];
+    let values = [
+        "",
+        "totp",
+        "passkey",
+        "recovery",
+        "skip",
+        "123456",
+        "{\"id\":\"x\",\"rawId\":\"x\",\"type\":\"public-key\",\"response\":{}}",
+        "{",
+        "%00",
+        "ü",
+        "AAAA-BBBB",
+    ];
+    for _ in 0..300 {
+        let page = rng.pick(&pages);
+        let mut body = String::new();
+        for _ in 0..(1 + rng.next() % 6) {
+            let v = if rng.next().is_multiple_of(7) {
+                String::from_utf8_lossy(&rng.bytes(40)).into_owned()
+            } else {
+                rng.pick(&values).to_string()
+            };
+            body.push_str(&format!("{}={}&", rng.pick(&fields), urlencode(&v)));
+        }
+        let method = if rng.next().is_multiple_of(3) { "GET" } else { "POST" };
+        let uri = if method == "GET" { format!("/{tenant}/{page}?flow=abc") } else { format!("/{tenant}/{page}") };
+        let req = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", "ostiary_browser=zzz")
+            .body(Body::from(body))
+            .unwrap();
+        let r = ts.request(req).await;
+        status_ok(r.status, &format!("{method} {uri}"));
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
