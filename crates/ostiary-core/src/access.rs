@@ -306,7 +306,9 @@ impl Core {
         // Persistent browser session control, applied when the session cookie is (re)issued.
         // Registration campaign: ask users without a second factor to register one.
         let policy = self.tenant_settings(tenant).await.map_err(unavailable)?.methods_policy;
+        // (A silent request is never nudged: the campaign is not a requirement.)
         if policy.campaign_enabled
+            && flow.prompt.as_deref() != Some("none")
             && !has_second
             && !flow.campaign_snoozed
             && !self.campaign_snoozed(tenant, user_id).await

@@ -324,9 +324,9 @@ impl Core {
     fn check_lockout_text(risk: Option<policy::LockoutRisk>, force: bool) -> Result<(), DirError> {
         match risk {
             Some(r) if !force => Err(DirError::BadRequest(format!(
-                "This policy would lock administrators out: {}. Exclude an emergency-access account or a \
-                 group of administrators, or repeat the request with the header 'Ostiary-Allow-Lockout: true'.",
-                r.explanation
+                "This policy would lock administrators out: {} To save it anyway, repeat the request with the \
+                 header 'Ostiary-Allow-Lockout: true'.",
+                r.explanation.trim_end()
             ))),
             _ => Ok(()),
         }
@@ -367,7 +367,12 @@ impl Core {
         let locations = self.named_locations(tenant).await?;
         policy::validate_policy(&policy, &locations).map_err(bad)?;
         let population = self.lockout_population(tenant).await?;
-        Self::check_lockout_text(policy::lockout_check(&policy, &population), force)?;
+        // Excluding an emergency-access Global Administrator is Microsoft's documented way to keep a
+        // door open: the break-glass account can still sign in and fix the policy.
+        let risk = policy::lockout_check(&policy, &population).filter(|r| {
+            !r.excluded_emergency_accounts.iter().any(|e| population.global_admins.iter().any(|a| a.id == *e))
+        });
+        Self::check_lockout_text(risk, force)?;
         Ok(policy)
     }
 

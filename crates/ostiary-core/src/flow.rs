@@ -126,7 +126,26 @@ impl Core {
                     if flow.prompt.as_deref() == Some("none") =>
                 {
                     let _ = self.end_flow(tenant, flow_id).await;
-                    let e = crate::access::requirement_error(&ostiary_policy::Requirement::Mfa, &resource.display_name);
+                    // The error names what the interactive request will ask for.
+                    use ostiary_policy::{ReauthFactor, Requirement};
+                    let e = match &next {
+                        Next::RegisterMfa { .. } => OAuthError::interaction_required(
+                            50079,
+                            &format!(
+                                "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access '{}'.",
+                                resource.display_name
+                            ),
+                        ),
+                        Next::ChangePassword => {
+                            crate::access::requirement_error(&Requirement::PasswordChange, &resource.display_name)
+                        }
+                        // The gate sends a flow back to sign-in only for the sign-in frequency.
+                        Next::SignIn => crate::access::requirement_error(
+                            &Requirement::Reauthenticate { factor: ReauthFactor::Primary, max_age_secs: 0 },
+                            &resource.display_name,
+                        ),
+                        _ => crate::access::requirement_error(&Requirement::Mfa, &resource.display_name),
+                    };
                     self.error_params(&flow, &e)
                 }
                 other => {

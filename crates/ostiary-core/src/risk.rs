@@ -122,6 +122,20 @@ impl Core {
         ctx: &RequestContext,
         failure: Option<u32>,
     ) -> Result<RiskOutcome, StoreError> {
+        // A failed attempt does not identify its user to the caller (the sign-in page must not
+        // reveal whether an account exists), but detections are per user: a spray or brute
+        // force against a real account must flag that account.
+        let named;
+        let user = match user {
+            Some(u) => Some(u),
+            None => {
+                named = match self.store.find_by_unique_key(tenant, "upn", &username.trim().to_lowercase()).await? {
+                    Some(DirectoryObject::User(u)) => Some(u),
+                    _ => None,
+                };
+                named.as_ref()
+            }
+        };
         let p = self.protection();
         let cfg = &p.config;
         let now = self.now();
@@ -182,10 +196,13 @@ impl Core {
             for d in &detections {
                 let id = self.new_uuid().to_string();
                 let uid = ObjectId::from_uuid(d.user_id);
-                let upn = if Some(d.user_id) == user.map(|u| u.id.as_uuid()) {
-                    user.map(|u| u.user_principal_name.clone())
-                } else {
-                    None
+                // The user's names (another spray victim is looked up).
+                let (upn, display) = match user.filter(|u| u.id.as_uuid() == d.user_id) {
+                    Some(u) => (Some(u.user_principal_name.clone()), Some(u.display_name.clone())),
+                    None => match self.store.get_object(tenant, uid).await? {
+                        Some(DirectoryObject::User(u)) => (Some(u.user_principal_name), Some(u.display_name)),
+                        _ => (None, None),
+                    },
                 };
                 let when =
                     |t: i64| time::OffsetDateTime::from_unix_timestamp(t).map(crate::ids::rfc3339).unwrap_or_default();
@@ -207,7 +224,7 @@ impl Core {
                     "detectedDateTime": crate::ids::rfc3339(now),
                     "lastUpdatedDateTime": crate::ids::rfc3339(now),
                     "userId": d.user_id.to_string(),
-                    "userDisplayName": null,
+                    "userDisplayName": display,
                     "userPrincipalName": upn.unwrap_or_else(|| d.account_key.clone()),
                     "additionalInfo": d.additional_info,
                 });

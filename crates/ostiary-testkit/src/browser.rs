@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 #[derive(Default, Clone)]
 pub struct Browser {
     pub cookies: BTreeMap<String, String>,
+    /// Headers sent with every request (e.g. `x-forwarded-for`, `user-agent`).
+    pub headers: Vec<(String, String)>,
 }
 
 /// One `<form>` of a page: its action and the values of its named inputs.
@@ -93,7 +95,11 @@ impl Browser {
     }
 
     pub async fn get(&mut self, ts: &TestServer, path: &str) -> Resp {
-        let req = Request::get(Self::local(path)).header("cookie", self.cookie_header()).body(Body::empty()).unwrap();
+        let mut req = Request::get(Self::local(path)).header("cookie", self.cookie_header());
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req.body(Body::empty()).unwrap();
         let r = ts.request(req).await;
         self.absorb(&r);
         r
@@ -101,11 +107,13 @@ impl Browser {
 
     pub async fn post(&mut self, ts: &TestServer, path: &str, fields: &[(String, String)]) -> Resp {
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-        let req = Request::post(Self::local(path))
+        let mut req = Request::post(Self::local(path))
             .header("cookie", self.cookie_header())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap();
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req.body(Body::from(body)).unwrap();
         let r = ts.request(req).await;
         self.absorb(&r);
         r

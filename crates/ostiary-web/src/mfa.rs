@@ -89,7 +89,7 @@ async fn record_failure(core: &Core, tenant: TenantId, flow: &PendingFlow, meta:
     event.second_factor = Some((method, false));
     event.error_code = 500121;
     event.failure_reason = Some("Authentication failed during strong authentication request.".into());
-    event.protocol = Some("authorizationCode");
+    event.protocol = Some(if flow.device_user_code.is_some() { "deviceCode" } else { "authorizationCode" });
     core.record_sign_in(event).await;
 }
 

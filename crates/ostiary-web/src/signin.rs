@@ -635,6 +635,10 @@ pub async fn login(
     flow.user_id = Some(user.id);
     flow.auth_time = Some(now);
     flow.mfa_time = if primary == "Passkey" { Some(now) } else { None };
+    if flow.mfa_time.is_some() {
+        // A passkey is multifactor on its own: the session records when, as after a second factor.
+        let _ = core.session_add_methods(tenant, &session_cookie, user.id, &methods, flow.mfa_time).await;
+    }
     flow.methods = methods;
     flow.webauthn_state = None;
     flow.session_key = Some(secret_key(&session_cookie));

@@ -2,7 +2,8 @@
 // playwright-core and walk Ostiary's interactive pages (sign-in, device-code entry,
 // consent, sign-out) until a target is reached.
 //
-// Used by login.mjs (a CLI driven from pytest) and oidc-client.mjs (openid-client v6).
+// Used by login.mjs (a CLI driven from pytest), oidc-client.mjs (openid-client v6) and mfa.mjs
+// (second-factor pages, passkeys with Chromium's virtual authenticator).
 //
 // Page contract (the selectors the server's pages must carry):
 //   sign-in       input[name=username], input[name=password], button#submit ("Sign in")
@@ -218,7 +219,7 @@ async function inspect(page) {
 // Click, then wait until the document changed (or 10 s passed) so the next look
 // does not see the old page and act twice. Returns false if the page stayed the same
 // document (a blocked or failed submission).
-async function clickAndSettle(page, selector) {
+export async function clickAndSettle(page, selector) {
   const mark = `m${Date.now()}${Math.random()}`;
   try {
     await page.evaluate((m) => {
@@ -247,7 +248,7 @@ async function clickAndSettle(page, selector) {
   return false;
 }
 
-async function submit(page, tracker, selector, what) {
+export async function submit(page, tracker, selector, what) {
   if (!(await clickAndSettle(page, selector))) {
     const blocked = (tracker?.console ?? []).filter((c) => /Content Security Policy|Refused|blocked/i.test(c));
     throw new DriveError(
@@ -257,7 +258,7 @@ async function submit(page, tracker, selector, what) {
   }
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Walk the interactive pages from the current page until done.
