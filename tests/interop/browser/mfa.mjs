@@ -147,6 +147,8 @@ async function look(page) {
         usernameEditable: !!q('input[name=username]') && !q('input[name=username]').readOnly,
         passkeySignin: !!q('#passkey-signin'),
         register: !!(q('#totp-register-form') || q('#create-passkey') || q('#skip')),
+        skip: !!q('#skip'),
+        qrSvg: !!q('.qr svg'),
         totpSecret: q('#totp-secret') ? q('#totp-secret').textContent.trim() : null,
         createPasskey: !!q('#create-passkey'),
         challenge: !!(q('#totp-form') || q('#use-passkey') || q('#recovery-form')),
@@ -221,7 +223,8 @@ async function webauthnPress(page, tracker, selector, what) {
     }
     if (state.status) {
       throw new DriveError(
-        `${what}: the passkey ceremony failed in the page: ${state.status} (console: ${(tracker?.console ?? []).join(' | ') || 'none'})`,
+        `${what}: the passkey ceremony failed in the page: ${state.status} ` +
+          `(console: ${(tracker?.console ?? []).join(' | ') || 'none'})`,
       );
     }
   }
@@ -285,7 +288,9 @@ async function runRound(session, round, state, deadline, result) {
         throw new DriveError(`error response at the redirect URI: ${p.error}: ${p.error_description || ''}`);
       }
       if (expectError) throw new DriveError(`expected AADSTS${expectError} but the flow reached the redirect URI`);
-      if (round.expectRefused) throw new DriveError('expected the second factor to be refused, but the flow reached the redirect URI');
+      if (round.expectRefused) {
+        throw new DriveError('expected the second factor to be refused, but the flow reached the redirect URI');
+      }
       return;
     }
     if (url.startsWith('chrome-error://')) {
@@ -319,7 +324,7 @@ async function runRound(session, round, state, deadline, result) {
     }
     if (kind === 'mfaRegister') {
       if (enter(kind) > 1) throw new DriveError(`registration page shown again${s.error ? `: ${s.error}` : ''}`);
-      result.registerOffered = { totp: !!s.totpSecret, passkey: s.createPasskey, skip: /Not now/.test(s.text) };
+      result.registerOffered = { totp: !!s.totpSecret, qrSvg: s.qrSvg, passkey: s.createPasskey, skip: s.skip };
       if (round.register === 'totp') {
         if (!s.totpSecret) throw new DriveError('--register totp: no <code id=totp-secret> on the registration page');
         const { step, code } = await freshTotp(s.totpSecret, null, deadline, steps);
@@ -415,7 +420,8 @@ async function runRound(session, round, state, deadline, result) {
       result.url = url;
       result.error = { code: s.aadsts, status: doc && doc.url === url ? doc.status : null, title: s.h1 || s.title };
       if (expectError && s.aadsts === expectError) return;
-      throw new DriveError(`error page${httpError ? ` (HTTP ${doc.status})` : ''}: ${s.h1 || s.title}: AADSTS${s.aadsts}`);
+      const http = httpError ? ` (HTTP ${doc.status})` : '';
+      throw new DriveError(`error page${http}: ${s.h1 || s.title}: AADSTS${s.aadsts}`);
     }
     await sleep(POLL_MS);
   }
@@ -490,7 +496,9 @@ for (const [i, r] of rounds.entries()) {
   if (!r.untilUrlPrefix && !r.expectError) usage(`${where}give --until-url-prefix or --expect-error`);
   if (r.signIn && !['password', 'passkey'].includes(r.signIn)) usage(`${where}--signin must be password or passkey`);
   if (r.register && !['totp', 'passkey'].includes(r.register)) usage(`${where}--register must be totp or passkey`);
-  if (r.verify && !['totp', 'passkey', 'recovery'].includes(r.verify)) usage(`${where}--verify must be totp, passkey or recovery`);
+  if (r.verify && !['totp', 'passkey', 'recovery'].includes(r.verify)) {
+    usage(`${where}--verify must be totp, passkey or recovery`);
+  }
   if (r.consent && !['accept', 'skip'].includes(r.consent)) usage(`${where}--consent must be accept or skip`);
   if ((r.register === 'passkey' || r.verify === 'passkey' || r.signIn === 'passkey') && !virtualAuthenticator) {
     usage(`${where}passkeys need --virtual-authenticator`);
@@ -580,7 +588,10 @@ try {
     credentials: await credentials(),
     ...d,
   });
-  process.stderr.write(`mfa.mjs: round ${done.length + 1}: ${error}\n  at ${d.url}\n  screenshot ${d.screenshot}\n--- page text ---\n${d.text ?? ''}\n`);
+  process.stderr.write(
+    `mfa.mjs: round ${done.length + 1}: ${error}\n  at ${d.url}\n  screenshot ${d.screenshot}\n` +
+      `--- page text ---\n${d.text ?? ''}\n`,
+  );
 } finally {
   await session?.browser.close().catch(() => {});
 }
