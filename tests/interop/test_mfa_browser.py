@@ -501,6 +501,8 @@ def test_totp_registration_then_sign_in(idp: Idp, loopback: Loopback, policies: 
     for r in backend:
         assert r["status"]["errorCode"] == 0 and r["conditionalAccessStatus"] == "success", summary([r])
         assert policy_result(r, mfa) == "success", summary([r])
+        # The grant carries the second factor: the token requests are multi-factor too.
+        assert r["authenticationRequirement"] == "multiFactorAuthentication", summary([r])
 
     # 3. Replay: the code of the step just used, at once (the server allows one step of clock
     #    skew, so it is still in the window): refused as already used, logged as a failed MFA.
@@ -623,13 +625,11 @@ def test_step_up_for_one_api_in_an_sso_session(
     assert stepped["authenticationRequirement"] == "multiFactorAuthentication", summary([stepped])
     assert stepped["conditionalAccessStatus"] == "success", summary([stepped])
     assert policy_result(stepped, mfa) == "success", summary([stepped])
-    # Entra logs the second factor proven in this flow (mfaDetail, an MFA step in
-    # authenticationDetails) even when the first factor came from the SSO session. Ostiary drops
-    # it for SSO flows (Core::flow_event in ostiary-core/src/access.rs): a known bug, reported
-    # as xfail so the rest of this test keeps guarding.
-    if (stepped.get("mfaDetail") or {}).get("authMethod") is None:
-        pytest.xfail("sign-in log: a step-up on an SSO session drops its second factor: " + summary([stepped]))
+    # The second factor proven in this flow is logged (mfaDetail, an MFA step in
+    # authenticationDetails) even though the first factor came from the SSO session, as Entra does;
+    # and the record names the resource the step-up was for.
     assert_mfa_success(stepped, "Recovery code", mfa)
+    assert stepped["resourceId"] and stepped["resourceDisplayName"], summary([stepped])
 
 
 def test_blocked_sign_in(idp: Idp, loopback: Loopback, policies: list, artifacts: pathlib.Path):

@@ -280,7 +280,7 @@ impl Core {
             };
             let interrupt = matches!(&next, Some(Next::Mfa { .. } | Next::RegisterMfa { .. } | Next::ChangePassword));
             if code != u32::MAX && !(interrupt && flow.interrupt_logged) {
-                let mut event = self.flow_event(tenant, flow, &user, &primary, ctx);
+                let mut event = self.flow_event(tenant, flow, &user, &primary, (resource_app_id, resource_name), ctx);
                 event.error_code = code;
                 event.failure_reason = text;
                 event.conditional_access = Some((eval.conditional_access_status(), crate::ca::logged_policies(&eval)));
@@ -394,15 +394,19 @@ impl Core {
     }
 
     /// The sign-in record of an interactive flow step.
+    #[allow(clippy::too_many_arguments)]
     fn flow_event(
         &self,
         tenant: TenantId,
         flow: &PendingFlow,
         user: &User,
         primary: &str,
+        resource: (uuid::Uuid, &str),
         ctx: &RequestContext,
     ) -> SignInEvent {
         let mut event = SignInEvent::new(tenant, SignInKind::Interactive, ctx.clone());
+        event.resource_id = Some(resource.0.to_string());
+        event.resource_display_name = Some(resource.1.to_string());
         event.user_id = Some(user.id);
         event.user_principal_name = Some(user.user_principal_name.clone());
         event.user_display_name = Some(user.display_name.clone());
@@ -420,11 +424,8 @@ impl Core {
         } else {
             "authorizationCode"
         });
-        let second =
-            flow.methods.iter().find(|m| m.as_str() != "password" && (primary != "Passkey" || m.as_str() != "fido2"));
-        if let Some(m) = second
-            && primary != "Previously satisfied"
-        {
+        // The second factor proven in this flow (not one inherited from the session).
+        if let Some(m) = flow.second_factor_in_flow.as_deref() {
             event.second_factor = Some((method_display(m), true));
         }
         event.multi_factor = is_multi_factor(&flow.methods);

@@ -81,6 +81,10 @@ pub struct PendingFlow {
     /// Store key of the SSO session this flow signed in (the `persistentBrowser` control marks it).
     #[serde(default)]
     pub session_key: Option<String>,
+    /// The second factor proven in this flow (for the sign-in record; the session's earlier
+    /// factors are "Previously satisfied").
+    #[serde(default)]
+    pub second_factor_in_flow: Option<String>,
 }
 
 /// An SSO session, keyed by the hash of its cookie value.

@@ -49,6 +49,8 @@ pub struct TokenAudit {
     pub conditional_access: Option<(&'static str, serde_json::Value)>,
     /// Where the request came from (the web layer sets it before calling `token`).
     pub ctx: crate::logs::RequestContext,
+    /// Methods proven at the user's sign-in (a user grant carries them).
+    pub methods: Vec<String>,
 }
 
 impl Core {
@@ -431,6 +433,7 @@ impl Core {
             _ => "Previously satisfied",
         });
         ev.conditional_access = audit.conditional_access.clone();
+        ev.multi_factor = crate::access::is_multi_factor(&audit.methods);
         if let Some((id, upn, name)) = &audit.user {
             ev.user_id = Some(*id);
             ev.user_principal_name = Some(upn.clone());

@@ -249,6 +249,7 @@ impl Core {
         let iat = now.unix_timestamp();
         let user = self.user(tenant, grant.user_id).await?;
         audit.user = Some((user.id, user.user_principal_name.clone(), user.display_name.clone()));
+        audit.methods = grant.methods.clone();
         let resource = state
             .service_principals
             .get(&grant.resource)
@@ -307,6 +308,12 @@ impl Core {
         if !scp.is_empty() {
             at["scp"] = json!(scp.join(" "));
         }
+        // RFC 8176 `amr` (Entra's v1 tokens carry it): an API calling on-behalf-of passes on
+        // how the user signed in, so Conditional Access downstream sees the second factor.
+        let amr = crate::ca::amr_values(&grant.methods, crate::access::is_multi_factor(&grant.methods));
+        if !amr.is_empty() {
+            at["amr"] = json!(amr);
+        }
         let roles = Self::user_roles(state, &resource, &principals);
         if !roles.is_empty() {
             at["roles"] = json!(roles);
@@ -334,6 +341,9 @@ impl Core {
             });
             if let Some(n) = &grant.nonce {
                 id["nonce"] = json!(n);
+            }
+            if !amr.is_empty() {
+                id["amr"] = json!(amr);
             }
             if grant.oidc.iter().any(|s| s == "profile") {
                 id["name"] = json!(user.display_name);
@@ -795,7 +805,13 @@ impl Core {
                         .collect()
                 })
                 .unwrap_or_default(),
-            mfa_time: None,
+            // `mfa` in the assertion: the second factor was proven no later than it was issued.
+            mfa_time: jwt
+                .claims
+                .get("amr")
+                .and_then(Value::as_array)
+                .filter(|a| a.iter().any(|v| v.as_str() == Some("mfa")))
+                .and_then(|_| jwt.claims.get("iat").and_then(Value::as_i64)),
         };
         let (mut tokens, rt_op) = self.issue_user_tokens(state, client, &grant, azpacr, false, false, audit).await?;
         tokens.id_token = None;

@@ -51,6 +51,7 @@ async fn proven(
         flow.methods.push(method.to_string());
     }
     flow.mfa_time = Some(now);
+    flow.second_factor_in_flow = Some(method.to_string());
     flow.webauthn_state = None;
     let Some((_, entry)) = flow_for(core, tenant, headers, flow_id, None).await else { return expired_flow(page) };
     if !core.save_flow(tenant, entry, &flow).await.unwrap_or(false) {
