@@ -195,7 +195,13 @@ impl Core {
                 }
             }
         };
-        let registered = self.methods_of(tenant, user_id).await.map_err(unavailable)?;
+        // Methods the methods policy no longer allows for this user do not count.
+        let mut registered = Vec::new();
+        for m in self.methods_of(tenant, user_id).await.map_err(unavailable)? {
+            if self.method_allowed(tenant, user_id, m.method()).await.map_err(unavailable)? {
+                registered.push(m);
+            }
+        }
         let has_second = registered.iter().any(|m| is_second_factor(m.method()));
         let has_recovery =
             registered.iter().any(|m| matches!(m, MethodDoc::RecoveryCodes { hashes, .. } if !hashes.is_empty()));

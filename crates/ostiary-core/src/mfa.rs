@@ -162,6 +162,31 @@ impl Core {
         })
     }
 
+    /// Whether the authentication methods policy lets `user` register and use `method`
+    /// (`softwareOath`, `fido2`; recovery codes always): enabled, and the user in a target group
+    /// (transitively) when the method is limited to groups.
+    pub async fn method_allowed(&self, tenant: TenantId, user: ObjectId, method: &str) -> Result<bool, StoreError> {
+        let settings = self.tenant_settings(tenant).await?;
+        let p = &settings.methods_policy;
+        let (on, groups) = match method {
+            "softwareOath" => (p.software_oath_enabled, &p.software_oath_groups),
+            "fido2" => (p.fido2_enabled, &p.fido2_groups),
+            "recoveryCode" => return Ok(true),
+            _ => return Ok(false),
+        };
+        if !on {
+            return Ok(false);
+        }
+        if groups.is_empty() {
+            return Ok(true);
+        }
+        let Some(ostiary_model::DirectoryObject::User(u)) = self.store.get_object(tenant, user).await? else {
+            return Ok(false);
+        };
+        let facts = self.user_subject(tenant, &u).await?;
+        Ok(facts.group_ids.iter().any(|g| groups.iter().any(|t| t.as_uuid() == *g)))
+    }
+
     /// The user's methods with their store entries.
     pub async fn method_entries(
         &self,
@@ -248,6 +273,9 @@ impl Core {
     /// Finishes authenticator-app registration with a code from the app.
     pub async fn finish_totp_registration(&self, actor: &Actor, user: ObjectId, code: &str) -> Result<(), MfaError> {
         let tenant = actor.tenant;
+        if !self.method_allowed(tenant, user, "softwareOath").await? {
+            return Err(MfaError::NotAllowed);
+        }
         let now = self.now();
         let pending =
             self.store.kv_get(tenant, PENDING_TOTP_KIND, &user.to_string(), now).await?.ok_or(MfaError::Expired)?;
@@ -278,6 +306,9 @@ impl Core {
     /// Verifies an authenticator-app code against every registered app; the matched time step
     /// is stored with compare-and-swap, so a code (or an older one) works once, even across nodes.
     pub async fn verify_totp(&self, tenant: TenantId, user: ObjectId, code: &str) -> Result<(), MfaError> {
+        if !self.method_allowed(tenant, user, "softwareOath").await? {
+            return Err(MfaError::NotAllowed);
+        }
         let now = self.now();
         let mut replayed = false;
         for (doc, mut entry) in self.method_entries(tenant, user).await? {
@@ -364,7 +395,7 @@ impl Core {
         display_name: &str,
     ) -> Result<(Value, Value), MfaError> {
         let settings = self.tenant_settings(tenant).await?;
-        if !settings.methods_policy.fido2_enabled {
+        if !self.method_allowed(tenant, user, "fido2").await? {
             return Err(MfaError::NotAllowed);
         }
         let docs = self.methods_of(tenant, user).await?;
@@ -412,7 +443,7 @@ impl Core {
         user: ObjectId,
     ) -> Result<Option<(Value, Value)>, MfaError> {
         let settings = self.tenant_settings(tenant).await?;
-        if !settings.methods_policy.fido2_enabled {
+        if !self.method_allowed(tenant, user, "fido2").await? {
             return Ok(None);
         }
         let keys = Self::passkeys_of(&self.methods_of(tenant, user).await?);
@@ -454,6 +485,10 @@ impl Core {
                 ObjectId::from_uuid(handle)
             }
         };
+        if !self.method_allowed(tenant, user, "fido2").await? {
+            self.metrics.mfa_challenges.inc(&["fido2", "failure"]);
+            return Err(MfaError::NotAllowed);
+        }
         let entries = self.method_entries(tenant, user).await?;
         let docs: Vec<MethodDoc> = entries.iter().map(|(d, _)| d.clone()).collect();
         let keys = Self::passkeys_of(&docs);

@@ -50,6 +50,9 @@ pub struct MethodsPolicy {
     /// Attestation: `none` (any authenticator), or `direct` with `fido2_allowed_aaguids`.
     pub fido2_enforce_attestation: bool,
     pub fido2_allowed_aaguids: Vec<String>,
+    /// Who may register and use each method: groups (transitive); empty = all users.
+    pub software_oath_groups: Vec<ostiary_model::ObjectId>,
+    pub fido2_groups: Vec<ostiary_model::ObjectId>,
     /// Registration campaign: users without a second factor are asked to register one at sign-in.
     pub campaign_enabled: bool,
     /// Groups the campaign targets (empty: all users).
@@ -65,6 +68,8 @@ impl Default for MethodsPolicy {
             fido2_enabled: true,
             fido2_enforce_attestation: false,
             fido2_allowed_aaguids: Vec::new(),
+            software_oath_groups: Vec::new(),
+            fido2_groups: Vec::new(),
             campaign_enabled: false,
             campaign_groups: Vec::new(),
             campaign_snooze_days: 1,

@@ -1913,3 +1913,71 @@ async fn registering_security_info_can_be_restricted_to_trusted_locations() {
     let (_, _, page) = register_totp(&s, &mut b, &w.page).await;
     assert_eq!(kind(&page), "codes", "{}", page.text);
 }
+
+#[tokio::test]
+async fn the_methods_policy_limits_a_method_to_groups() {
+    let s = setup().await;
+    let (ts, tok) = (&s.ts, &s.admin);
+    add_policy(&s, "MFA for Orders", &[&s.alice.id], mfa_policy()).await;
+    let g = ts
+        .graph(
+            "POST",
+            "/groups",
+            tok,
+            Some(json!({"displayName": "App users", "mailEnabled": false,
+            "mailNickname": "appusers", "securityEnabled": true})),
+        )
+        .await;
+    assert_eq!(g.status, StatusCode::CREATED, "{}", g.text);
+    let gid = g.json["id"].as_str().unwrap().to_string();
+    let r = ts
+        .graph(
+            "PATCH",
+            "/policies/authenticationMethodsPolicy",
+            tok,
+            Some(json!({"authenticationMethodConfigurations":
+            [{"id": "SoftwareOath", "state": "enabled", "includeTargets": [{"id": gid, "targetType": "group"}]}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let p = ts.graph("GET", "/policies/authenticationMethodsPolicy", tok, None).await;
+    let configs = p.json["authenticationMethodConfigurations"].as_array().unwrap();
+    let oath = configs.iter().find(|c| c["id"] == "SoftwareOath").unwrap();
+    assert_eq!(oath["includeTargets"][0]["id"], gid.as_str(), "{oath}");
+    let fido = configs.iter().find(|c| c["id"] == "Fido2").unwrap();
+    assert_eq!(fido["includeTargets"][0]["id"], "all_users", "{fido}");
+
+    // Alice is not in the group: the authenticator app is not offered to her.
+    let mut b = Browser::default();
+    let w = sign_in(&s, &mut b, &s.alice, PASSWORD).await;
+    assert_eq!(kind(&w.page), "register", "{}", w.page.text);
+    assert!(!w.page.text.contains("totp-secret"), "{}", w.page.text);
+    // In the group (a member of it), she may register one.
+    let r = ts
+        .graph(
+            "POST",
+            &format!("/groups/{gid}/members/$ref"),
+            tok,
+            Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", s.alice.id)})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let mut b = Browser::default();
+    let w = sign_in(&s, &mut b, &s.alice, PASSWORD).await;
+    assert_eq!(kind(&w.page), "register", "{}", w.page.text);
+    assert!(w.page.text.contains("totp-secret"), "{}", w.page.text);
+    // Back to all users.
+    let r = ts
+        .graph(
+            "PATCH",
+            "/policies/authenticationMethodsPolicy",
+            tok,
+            Some(json!({"authenticationMethodConfigurations":
+            [{"id": "SoftwareOath", "includeTargets": [{"id": "all_users", "targetType": "group"}]}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let p = ts.graph("GET", "/policies/authenticationMethodsPolicy", tok, None).await;
+    let configs = p.json["authenticationMethodConfigurations"].as_array().unwrap();
+    assert_eq!(configs.iter().find(|c| c["id"] == "SoftwareOath").unwrap()["includeTargets"][0]["id"], "all_users");
+}

@@ -163,7 +163,9 @@ pub async fn challenge(
         }
     }
     let Ok(methods) = core.methods_of(tenant, user_id).await else { return unavailable(&page) };
-    let totp = offers("softwareOath") && methods.iter().any(|m| matches!(m, MethodDoc::SoftwareOath { .. }));
+    let totp = offers("softwareOath")
+        && core.method_allowed(tenant, user_id, "softwareOath").await.unwrap_or(false)
+        && methods.iter().any(|m| matches!(m, MethodDoc::SoftwareOath { .. }));
     let recovery = offers("recoveryCode")
         && methods.iter().any(|m| matches!(m, MethodDoc::RecoveryCodes { hashes, .. } if !hashes.is_empty()));
     let mut options = None;
@@ -272,9 +274,8 @@ pub async fn register(
             Err(e) => error = Some(e.to_string()),
         }
     }
-    let Ok(settings) = core.tenant_settings(tenant).await else { return unavailable(&page) };
-    let policy = &settings.methods_policy;
-    let totp = if policy.software_oath_enabled && offers("softwareOath") {
+    let totp = if offers("softwareOath") && core.method_allowed(tenant, user_id, "softwareOath").await.unwrap_or(false)
+    {
         match core.start_totp_registration(tenant, user_id, &upn, &page.branding.tenant_name).await {
             Ok(t) => Some(t),
             Err(_) => return unavailable(&page),
@@ -283,8 +284,7 @@ pub async fn register(
         None
     };
     let mut options = None;
-    if policy.fido2_enabled
-        && offers("fido2")
+    if offers("fido2")
         && let Ok((opts, state)) = core.start_passkey_registration(tenant, user_id, &upn, &display).await
         && let Some((_, entry)) = flow_for(core, tenant, &headers, &flow_id, None).await
     {

@@ -325,14 +325,14 @@ pub(super) async fn methods_policy(ctx: &mut Ctx<'_>) -> Result<Response, GraphE
                             "enforcementType": "allow",
                             "aaGuids": p.fido2_allowed_aaguids,
                         },
-                        "includeTargets": [{ "id": "all_users", "targetType": "group", "isRegistrationRequired": false }],
+                        "includeTargets": method_targets(&p.fido2_groups),
                         "excludeTargets": [],
                     },
                     {
                         "@odata.type": "#microsoft.graph.softwareOathAuthenticationMethodConfiguration",
                         "id": "SoftwareOath",
                         "state": state(p.software_oath_enabled),
-                        "includeTargets": [{ "id": "all_users", "targetType": "group", "isRegistrationRequired": false }],
+                        "includeTargets": method_targets(&p.software_oath_groups),
                         "excludeTargets": [],
                     }
                 ],
@@ -358,6 +358,32 @@ pub(super) async fn methods_policy(ctx: &mut Ctx<'_>) -> Result<Response, GraphE
         }
         _ => Err(GraphErr::method()),
     }
+}
+
+/// A method configuration's `includeTargets`: `all_users` or the groups it is limited to.
+fn method_targets(groups: &[ObjectId]) -> Vec<Value> {
+    if groups.is_empty() {
+        vec![json!({ "id": "all_users", "targetType": "group", "isRegistrationRequired": false })]
+    } else {
+        groups
+            .iter()
+            .map(|g| json!({ "id": g.to_string(), "targetType": "group", "isRegistrationRequired": false }))
+            .collect()
+    }
+}
+
+/// Parses `includeTargets` (`all_users` or group ids) into the group list (empty = all users).
+fn parse_targets(v: &Value) -> Result<Vec<ObjectId>, GraphErr> {
+    let list = v.as_array().ok_or_else(|| GraphErr::bad("includeTargets must be an array."))?;
+    let mut groups = Vec::new();
+    for target in list {
+        match target.get("id").and_then(Value::as_str) {
+            Some("all_users") => return Ok(Vec::new()),
+            Some(id) => groups.push(super::parse_id(id)?),
+            None => return Err(GraphErr::bad("Each include target needs an id.")),
+        }
+    }
+    Ok(groups)
 }
 
 fn apply_methods_patch(p: &mut ostiary_core::settings::MethodsPolicy, body: &Value) -> Result<(), GraphErr> {
@@ -411,6 +437,9 @@ fn apply_methods_patch(p: &mut ostiary_core::settings::MethodsPolicy, body: &Val
                             if let Some(e) = enabled {
                                 p.fido2_enabled = e;
                             }
+                            if let Some(t) = c.get("includeTargets") {
+                                p.fido2_groups = parse_targets(t)?;
+                            }
                             if let Some(a) = c.get("isAttestationEnforced").and_then(Value::as_bool) {
                                 p.fido2_enforce_attestation = a;
                             }
@@ -431,6 +460,9 @@ fn apply_methods_patch(p: &mut ostiary_core::settings::MethodsPolicy, body: &Val
                         Some("softwareoath") => {
                             if let Some(e) = enabled {
                                 p.software_oath_enabled = e;
+                            }
+                            if let Some(t) = c.get("includeTargets") {
+                                p.software_oath_groups = parse_targets(t)?;
                             }
                         }
                         Some(other) => {
