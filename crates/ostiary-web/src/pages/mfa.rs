@@ -3,6 +3,7 @@
 
 use super::escape::{escape, safe_url};
 use super::layout::{Branding, render};
+use super::views::{error_block, hidden};
 
 /// Path of the passkey script (served by the router; carries the response's nonce).
 pub const WEBAUTHN_SCRIPT_PATH: &str = "/static/webauthn.js";
@@ -53,19 +54,8 @@ pub struct RecoveryCodesView<'a> {
     pub codes: &'a [String],
 }
 
-fn hidden(name: &str, value: &str) -> String {
-    format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">\n", escape(name), escape(value))
-}
-
 fn form_open(action: &str, id: &str) -> String {
     format!("<form method=\"post\" id=\"{}\" action=\"{}\">\n", escape(id), escape(&safe_url(action)))
-}
-
-fn error_block(error: Option<&str>) -> String {
-    match error {
-        Some(e) => format!("<p id=\"error\" class=\"error\" role=\"alert\">{}</p>\n", escape(e)),
-        None => String::new(),
-    }
 }
 
 /// JSON inside `<script type="application/json">`: `<`, `>` and `&` are escaped as JSON unicode

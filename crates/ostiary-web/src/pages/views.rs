@@ -103,12 +103,12 @@ pub struct SignedOutView<'a> {
 }
 
 /// `<input type="hidden">` carrying `value` as `name`.
-fn hidden(name: &str, value: &str) -> String {
+pub(super) fn hidden(name: &str, value: &str) -> String {
     format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">\n", escape(name), escape(value))
 }
 
 /// The form's error message, or nothing.
-fn error_block(error: Option<&str>) -> String {
+pub(super) fn error_block(error: Option<&str>) -> String {
     match error {
         Some(e) => format!("<p id=\"error\" class=\"error\" role=\"alert\">{}</p>\n", escape(e)),
         None => String::new(),
