@@ -300,6 +300,24 @@ impl AdminClient {
         if bytes.is_empty() { Ok(None) } else { Self::decode(&method, &url, &bytes).map(Some) }
     }
 
+    /// `PUT {graph}{path}` with a JSON body, ignoring any response body (Graph answers 204,
+    /// e.g. `synchronization/secrets`).
+    pub async fn put_no_content<B>(&self, path: &str, body: &B) -> Result<(), ClientError>
+    where
+        B: Serialize + ?Sized,
+    {
+        let url = self.url(path);
+        let body = Self::encode(body)?;
+        self.send(Method::PUT, &url, Some(&body)).await.map(|_| ())
+    }
+
+    /// `POST {graph}{path}` with no body, ignoring any response body (204 actions such as a
+    /// synchronization job's `start`).
+    pub async fn post_empty(&self, path: &str) -> Result<(), ClientError> {
+        let url = self.url(path);
+        self.send(Method::POST, &url, None).await.map(|_| ())
+    }
+
     /// `PATCH {graph}{path}` with a JSON body (Graph answers 204).
     pub async fn patch<B>(&self, path: &str, body: &B) -> Result<(), ClientError>
     where

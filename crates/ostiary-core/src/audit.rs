@@ -21,6 +21,9 @@ pub struct Actor {
     pub app_display_name: Option<String>,
     pub service_principal_id: Option<ObjectId>,
     pub ctx: RequestContext,
+    /// The service that carried the change out, when not Graph (`loggedByService`): SCIM writes
+    /// are logged as "Account Provisioning", like Entra's provisioning service.
+    pub via: Option<&'static str>,
 }
 
 impl Actor {
@@ -35,6 +38,7 @@ impl Actor {
             app_display_name: c.app_display_name.clone(),
             service_principal_id: c.is_app.then_some(c.object_id),
             ctx: c.ctx.clone(),
+            via: None,
         }
     }
 
@@ -48,6 +52,7 @@ impl Actor {
             app_display_name: Some(service.to_string()),
             service_principal_id: None,
             ctx: RequestContext { ip: None, user_agent: None, correlation_id },
+            via: None,
         }
     }
 
@@ -61,6 +66,7 @@ impl Actor {
             app_display_name: None,
             service_principal_id: None,
             ctx,
+            via: None,
         }
     }
 
@@ -180,7 +186,7 @@ impl Activity {
             "resultReason": self.reason,
             "activityDisplayName": self.name,
             "activityDateTime": when,
-            "loggedByService": "Core Directory",
+            "loggedByService": actor.via.unwrap_or("Core Directory"),
             "operationType": self.operation,
             "initiatedBy": actor.initiated_by(),
             "targetResources": self.targets.iter().map(Target::to_json).collect::<Vec<_>>(),
@@ -301,6 +307,8 @@ pub fn activities_for(changes: &[Change], before: &HashMap<ObjectId, DirectoryOb
     };
     for change in changes {
         match change {
+            // A precondition changes nothing and is not an activity.
+            Change::Expect(_) => {}
             Change::CreateObject(o) => {
                 let (noun, cat) = kind_noun(o.kind());
                 let mut t = Target::of(o);
@@ -393,7 +401,7 @@ pub fn objects_needed(changes: &[Change]) -> Vec<ObjectId> {
                 ids.push(a.principal_id);
                 ids.push(a.resource_id);
             }
-            Change::CreateObject(_) | Change::RemoveAppRoleAssignment { .. } => {}
+            Change::Expect(_) | Change::CreateObject(_) | Change::RemoveAppRoleAssignment { .. } => {}
         }
     }
     ids.sort();

@@ -45,6 +45,11 @@ pub enum Permission {
     WriteAuthMethods,
     ReadRisk,
     WriteRisk,
+    /// Inbound provisioning: the SCIM server's users and groups.
+    Provision,
+    /// Outbound provisioning jobs of service principals.
+    ReadSynchronization,
+    WriteSynchronization,
 }
 
 impl Permission {
@@ -92,6 +97,9 @@ impl Permission {
                 &["IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All", "IdentityRiskEvent.Read.All"]
             }
             Permission::WriteRisk => &["IdentityRiskyUser.ReadWrite.All"],
+            Permission::Provision => &["SynchronizationData-User.Upload", "Directory.ReadWrite.All"],
+            Permission::ReadSynchronization => &["Synchronization.Read.All", "Synchronization.ReadWrite.All"],
+            Permission::WriteSynchronization => &["Synchronization.ReadWrite.All"],
         }
     }
 }

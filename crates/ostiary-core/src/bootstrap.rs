@@ -132,6 +132,9 @@ impl Core {
             password_hash: Some(hash),
             force_change_password_next_sign_in: false,
             last_password_change_date_time: Some(now),
+            external_id: None,
+            last_modified_date_time: None,
+            ostiary_scim: None,
         };
 
         let graph_sp = graph_service_principal(ObjectId::from_uuid(self.new_uuid()), tenant.id, now);

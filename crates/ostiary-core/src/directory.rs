@@ -173,12 +173,12 @@ impl Core {
         Ok(self.store.list_related(caller.tenant, relation, q).await?)
     }
 
-    async fn tenant_domains(&self, tenant: TenantId) -> Result<Vec<String>, DirError> {
+    pub(crate) async fn tenant_domains(&self, tenant: TenantId) -> Result<Vec<String>, DirError> {
         let t = self.store.get_tenant(tenant).await?.ok_or_else(|| DirError::NotFound(tenant.to_string()))?;
         Ok(vec![t.initial_domain.to_ascii_lowercase()])
     }
 
-    async fn validate_user(&self, caller: &Caller, u: &User) -> Result<(), DirError> {
+    pub(crate) async fn validate_user(&self, caller: &Caller, u: &User) -> Result<(), DirError> {
         validate::display_name("displayName", &u.display_name)?;
         validate::mail_nickname(&u.mail_nickname)?;
         let domain = validate::user_principal_name(&u.user_principal_name)?;
@@ -206,6 +206,7 @@ impl Core {
         caller.require(Permission::WriteUsers)?;
         user.id = ObjectId::from_uuid(self.new_uuid());
         user.created_date_time = self.now_seconds();
+        user.last_modified_date_time = Some(user.created_date_time);
         self.validate_user(caller, &user).await?;
         if let Some(p) = password {
             self.check_password(caller.tenant, &p).await?;
@@ -226,6 +227,7 @@ impl Core {
         let id = user.id;
         let new_password = patch(&mut user)?;
         user.id = id;
+        user.last_modified_date_time = Some(self.now_seconds());
         self.validate_user(caller, &user).await?;
         if let Some(p) = new_password {
             self.check_password(caller.tenant, &p).await?;
@@ -265,7 +267,7 @@ impl Core {
         self.commit(caller, cs).await
     }
 
-    fn validate_group(g: &Group) -> Result<(), DirError> {
+    pub(crate) fn validate_group(g: &Group) -> Result<(), DirError> {
         validate::display_name("displayName", &g.display_name)?;
         validate::mail_nickname(&g.mail_nickname)?;
         if let Some(d) = &g.description
@@ -304,6 +306,7 @@ impl Core {
         caller.require(Permission::WriteGroups)?;
         group.id = ObjectId::from_uuid(self.new_uuid());
         group.created_date_time = self.now_seconds();
+        group.last_modified_date_time = Some(group.created_date_time);
         Self::validate_group(&group)?;
         let mut cs = ChangeSet::one(Change::CreateObject(DirectoryObject::Group(group.clone())));
         let mut seen = HashSet::new();
@@ -332,6 +335,7 @@ impl Core {
         };
         patch(&mut g)?;
         g.id = id;
+        g.last_modified_date_time = Some(self.now_seconds());
         Self::validate_group(&g)?;
         self.commit(caller, ChangeSet::one(Change::UpdateObject(DirectoryObject::Group(g.clone())))).await?;
         Ok(g)

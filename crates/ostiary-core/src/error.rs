@@ -16,6 +16,9 @@ pub enum DirError {
     /// 400 with Graph's conflict wording (Graph answers 400 for uniqueness violations).
     #[error("{0}")]
     Conflict(String),
+    /// 412: a `Change::Expect` (If-Match) did not hold; the object changed since it was read.
+    #[error("The resource was modified since it was read; read it again and retry.")]
+    PreconditionFailed,
     /// 403 `Authorization_RequestDenied`.
     #[error("Insufficient privileges to complete the operation.")]
     Forbidden,
@@ -38,6 +41,7 @@ impl DirError {
             StoreError::NotFound { what } => DirError::NotFound(what),
             StoreError::Conflict { key } => DirError::Conflict(conflict_message(&key)),
             StoreError::InvalidQuery(m) => DirError::BadRequest(m),
+            StoreError::PreconditionFailed => DirError::PreconditionFailed,
             StoreError::Backend(m) => {
                 tracing::error!(error = %m, "store unavailable");
                 DirError::Unavailable

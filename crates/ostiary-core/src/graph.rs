@@ -74,6 +74,18 @@ pub const GRAPH_APP_PERMISSIONS: &[(&str, Uuid, &str)] = &[
         uuid!("656f6061-f9fe-4807-9708-6a2e0934df76"),
         "Read and write all risky user information",
     ),
+    // Ids as published in Microsoft Graph's permissions reference.
+    (
+        "SynchronizationData-User.Upload",
+        uuid!("db31e92a-b9ea-4d87-bf6a-75a37a9ca35a"),
+        "Upload user data to the identity synchronization service",
+    ),
+    ("Synchronization.Read.All", uuid!("5ba43d2f-fa88-4db2-bd1c-a67c5f0fb1ce"), "Read all AAD synchronization data"),
+    (
+        "Synchronization.ReadWrite.All",
+        uuid!("9b50c33d-700f-43b1-b2eb-87e89b703581"),
+        "Read and write all AAD synchronization data",
+    ),
 ];
 
 /// OIDC scopes every resource accepts in grants (Entra models them as Graph scopes).
@@ -108,6 +120,8 @@ pub const BOOTSTRAP_PERMISSIONS: &[&str] = &[
     "UserAuthenticationMethod.ReadWrite.All",
     "IdentityRiskEvent.Read.All",
     "IdentityRiskyUser.ReadWrite.All",
+    "SynchronizationData-User.Upload",
+    "Synchronization.ReadWrite.All",
 ];
 
 pub fn role_id(permission: &str) -> Option<Uuid> {

@@ -8,7 +8,7 @@ use ostiary_store::{KvEntry, KvOp, LogKind, StoreError};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-/// Retention per log type, in days (Entra keeps both for 30 days on P1/P2).
+/// Retention per log type, in days (Entra keeps each for 30 days on P1/P2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
@@ -16,6 +16,9 @@ pub struct Retention {
     pub sign_in_days: u32,
     #[serde(default = "thirty")]
     pub audit_days: u32,
+    /// `provisioningObjectSummary` records (`/auditLogs/provisioning`).
+    #[serde(default = "thirty")]
+    pub provisioning_days: u32,
 }
 
 fn thirty() -> u32 {
@@ -24,7 +27,7 @@ fn thirty() -> u32 {
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { sign_in_days: 30, audit_days: 30 }
+        Retention { sign_in_days: 30, audit_days: 30, provisioning_days: 30 }
     }
 }
 
@@ -52,7 +55,11 @@ impl Core {
     pub async fn purge_logs(&self, retention: Retention, max_batches: u32) -> Result<u64, StoreError> {
         let now = self.now();
         let mut total = 0;
-        for (kind, days) in [(LogKind::SignIn, retention.sign_in_days), (LogKind::Audit, retention.audit_days)] {
+        for (kind, days) in [
+            (LogKind::SignIn, retention.sign_in_days),
+            (LogKind::Audit, retention.audit_days),
+            (LogKind::Provisioning, retention.provisioning_days),
+        ] {
             let before = now - Duration::days(i64::from(days));
             for _ in 0..max_batches {
                 let n = self.store.purge_logs(kind, before, PURGE_BATCH).await?;

@@ -22,7 +22,9 @@ pub mod logs;
 pub mod metered;
 pub mod mfa;
 pub mod observe;
+pub mod provisioning;
 pub mod risk;
+pub mod scim;
 pub mod settings;
 pub mod signin;
 pub mod throttle;
@@ -107,6 +109,8 @@ pub struct Core {
     pub(crate) geoip: std::sync::OnceLock<geo::GeoIp>,
     /// Identity Protection's thresholds, IP lists and breached-password list (`set_protection`).
     pub(crate) protection: std::sync::OnceLock<risk::Protection>,
+    /// Outbound provisioning: the SCIM connector and the run lock.
+    pub(crate) provisioning: provisioning::Runtime,
 }
 
 impl Core {
@@ -137,6 +141,7 @@ impl Core {
             graph_throttle: throttle::Throttle::new(throttle::RateLimit::default()),
             geoip: std::sync::OnceLock::new(),
             protection: std::sync::OnceLock::new(),
+            provisioning: provisioning::Runtime::default(),
         })
     }
 

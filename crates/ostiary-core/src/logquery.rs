@@ -1,6 +1,6 @@
-//! Reading the sign-in and audit logs: Graph `$filter` on `/auditLogs/*` translated into the
-//! store's indexed `LogQuery` (a conjunction of supported comparisons; anything else is a
-//! clear 400), newest first, with keyset paging.
+//! Reading the sign-in, audit and provisioning logs: Graph `$filter` on `/auditLogs/*`
+//! translated into the store's indexed `LogQuery` (a conjunction of supported comparisons;
+//! anything else is a clear 400), newest first, with keyset paging.
 
 use crate::Core;
 use crate::auth::Caller;
@@ -45,7 +45,7 @@ fn timestamp(v: &Literal, prop: &str) -> Result<OffsetDateTime, DirError> {
 fn apply(kind: LogKind, e: &Expr, q: &mut LogQuery) -> Result<(), DirError> {
     let time_prop = match kind {
         LogKind::SignIn => "createdDateTime",
-        LogKind::Audit => "activityDateTime",
+        LogKind::Audit | LogKind::Provisioning => "activityDateTime",
     };
     match e {
         Expr::And(a, b) => {
@@ -116,6 +116,48 @@ fn apply(kind: LogKind, e: &Expr, q: &mut LogQuery) -> Result<(), DirError> {
                 }
                 (LogKind::Audit, "category") if eq => set_once(&mut q.category, text(value, &p)?),
                 (LogKind::Audit, "activityDisplayName") if eq => set_once(&mut q.activity, text(value, &p)?),
+                (LogKind::Provisioning, "sourceIdentity/id") if eq => {
+                    set_once(&mut q.principal_id, text(value, &p)?.to_lowercase())
+                }
+                (LogKind::Provisioning, "provisioningAction") if eq => {
+                    let v = text(value, &p)?;
+                    match v.as_str() {
+                        "create" | "update" | "delete" | "disable" | "stagedDelete" | "other" => {
+                            set_once(&mut q.category, v)
+                        }
+                        _ => Err(DirError::bad(format!(
+                            "Invalid filter clause: unknown provisioningAction '{}'.",
+                            ostiary_oauth::error::sanitize(&v)
+                        ))),
+                    }
+                }
+                (LogKind::Provisioning, "provisioningStatusInfo/status") if eq => {
+                    let v = text(value, &p)?;
+                    let n = match v.as_str() {
+                        "success" => 0,
+                        "failure" => 1,
+                        "skipped" => 2,
+                        "warning" => 3,
+                        _ => {
+                            return Err(DirError::bad(format!(
+                                "Invalid filter clause: unknown provisioning status '{}'.",
+                                ostiary_oauth::error::sanitize(&v)
+                            )));
+                        }
+                    };
+                    if q.status.is_some_and(|s| s != StatusMatch::Eq(n)) {
+                        return Err(DirError::bad(format!("Invalid filter clause: conflicting conditions on {p}.")));
+                    }
+                    q.status = Some(StatusMatch::Eq(n));
+                    Ok(())
+                }
+                (LogKind::Provisioning, "jobId") if eq => set_once(&mut q.activity, text(value, &p)?),
+                (LogKind::Provisioning, "cycleId") if eq => {
+                    set_once(&mut q.correlation_id, text(value, &p)?.to_lowercase())
+                }
+                (LogKind::Provisioning, "servicePrincipal/id") => {
+                    Err(unsupported(format!("'{p}' (filter on jobId, which names the service principal's job)")))
+                }
                 (LogKind::Audit, "result") if eq => {
                     let v = text(value, &p)?;
                     q.status = Some(match v.as_str() {
@@ -272,6 +314,49 @@ mod tests {
         assert_eq!(r.app_id.as_deref(), Some("x"));
         assert!(q(LogKind::Audit, "result eq 'maybe'").is_err());
         assert!(q(LogKind::Audit, "userId eq 'a'").is_err());
+    }
+
+    #[test]
+    fn provisioning_criteria() {
+        let r = q(
+            LogKind::Provisioning,
+            "activityDateTime ge 2026-01-01T00:00:00Z and activityDateTime lt 2026-01-02T00:00:00Z and sourceIdentity/id eq 'ABC' and provisioningAction eq 'create' and provisioningStatusInfo/status eq 'failure' and jobId eq 'Job-1' and cycleId eq 'C1'",
+        )
+        .unwrap();
+        assert_eq!(r.since.unwrap().unix_timestamp(), 1_767_225_600);
+        assert_eq!(r.until.unwrap().unix_timestamp(), 1_767_312_000);
+        assert_eq!(r.principal_id.as_deref(), Some("abc"));
+        assert_eq!(r.category.as_deref(), Some("create"));
+        assert_eq!(r.status, Some(StatusMatch::Eq(1)));
+        assert_eq!(r.activity.as_deref(), Some("Job-1"), "job ids are kept as given");
+        assert_eq!(r.correlation_id.as_deref(), Some("c1"));
+        for (status, n) in [("success", 0), ("failure", 1), ("skipped", 2), ("warning", 3)] {
+            let r = q(LogKind::Provisioning, &format!("provisioningStatusInfo/status eq '{status}'")).unwrap();
+            assert_eq!(r.status, Some(StatusMatch::Eq(n)), "{status}");
+        }
+        let r = q(LogKind::Provisioning, "provisioningAction eq 'stagedDelete'").unwrap();
+        assert_eq!(r.category.as_deref(), Some("stagedDelete"));
+        for bad in [
+            "provisioningStatusInfo/status eq 'maybe'",
+            "provisioningStatusInfo/status ne 'failure'",
+            "provisioningStatusInfo/status eq 'success' and provisioningStatusInfo/status eq 'failure'",
+            "provisioningAction eq 'explode'",
+            "provisioningAction eq 'create' and provisioningAction eq 'update'",
+            "jobId eq 'a' or jobId eq 'b'",
+            "jobId ne 'a'",
+            "sourceIdentity/id eq 5",
+            "servicePrincipal/id eq 'x'",
+            "targetIdentity/id eq 'x'",
+            "result eq 'failure'",
+            "userId eq 'a'",
+            "createdDateTime ge 2026-01-01T00:00:00Z",
+        ] {
+            let e = q(LogKind::Provisioning, bad).unwrap_err();
+            assert!(matches!(e, DirError::BadRequest(_)), "{bad}: {e:?}");
+        }
+        // The provisioning properties mean nothing on the other logs.
+        assert!(q(LogKind::Audit, "jobId eq 'a'").is_err());
+        assert!(q(LogKind::SignIn, "provisioningAction eq 'create'").is_err());
     }
 
     #[test]

@@ -84,6 +84,11 @@ pub struct Metrics {
     pub account_lockouts: Arc<CounterVec>,
     /// `ostiary_audit_events_total` {category}.
     pub audit_events: Arc<CounterVec>,
+    /// `ostiary_provisioning_actions_total` {action, result}: outbound SCIM provisioning actions
+    /// (create, update, disable, delete, other) by result (success, failure, skipped, warning).
+    pub provisioning_actions: Arc<CounterVec>,
+    /// `ostiary_provisioning_quarantined_jobs`: provisioning jobs stopped after repeated failures.
+    pub provisioning_quarantined_jobs: Arc<Gauge>,
     /// `ostiary_tokens_issued_total` {grant_type}.
     pub tokens_issued: Arc<CounterVec>,
     /// `ostiary_build_info` {version, backend}, set to 1.
@@ -230,6 +235,15 @@ impl Metrics {
                 &["tenant_id"],
             ),
             audit_events: r.counter_vec("ostiary_audit_events_total", "Audit log events by category.", &["category"]),
+            provisioning_actions: r.counter_vec(
+                "ostiary_provisioning_actions_total",
+                "Outbound SCIM provisioning actions by action and result.",
+                &["action", "result"],
+            ),
+            provisioning_quarantined_jobs: r.gauge(
+                "ostiary_provisioning_quarantined_jobs",
+                "Provisioning jobs quarantined after repeated failures.",
+            ),
             tokens_issued: r.counter_vec(
                 "ostiary_tokens_issued_total",
                 "Tokens issued by grant type.",

@@ -237,7 +237,7 @@ fn concurrent_observations_sum_exactly() {
 #[test]
 fn metrics_names_are_valid_unique_and_in_order() {
     let names = Metrics::names();
-    assert_eq!(names.len(), 30);
+    assert_eq!(names.len(), 32);
     assert_eq!(names.first(), Some(&"ostiary_signin_attempts_total"));
     assert_eq!(names.last(), Some(&"ostiary_process_start_time_seconds"));
     let mut sorted = names.clone();
@@ -296,6 +296,8 @@ fn sample_metrics() -> Metrics {
     m.password_hash_waiting.inc();
     m.account_lockouts.inc(&[t]);
     m.audit_events.inc(&["ApplicationManagement"]);
+    m.provisioning_actions.inc(&["create", "success"]);
+    m.provisioning_quarantined_jobs.set_i64(1);
     m.tokens_issued.inc(&["client_credentials"]);
     m.build_info.set(&["0.1.0", "sqlite"], 1.0);
     m.process_start_time.set(1_767_225_600.0);

@@ -61,6 +61,16 @@ pub struct User {
     pub force_change_password_next_sign_in: bool,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub last_password_change_date_time: Option<OffsetDateTime>,
+    /// The provisioning client's identifier for this user (SCIM `externalId`), kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// Set on every write through the directory use cases (SCIM `meta.lastModified`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub last_modified_date_time: Option<OffsetDateTime>,
+    /// The SCIM resource as last written over SCIM (attributes Graph has no property for, and
+    /// the exact values sent); internal, never shown by Graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ostiary_scim: Option<serde_json::Value>,
 }
 
 /// A group. Only security groups carry membership semantics today; `groupTypes` is stored
@@ -85,4 +95,9 @@ pub struct Group {
     pub is_assignable_to_role: Option<bool>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_date_time: OffsetDateTime,
+    /// SCIM `externalId`, kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub last_modified_date_time: Option<OffsetDateTime>,
 }

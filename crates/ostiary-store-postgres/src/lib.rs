@@ -81,6 +81,26 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// The query plan (`EXPLAIN`) of exactly the SQL that [`Store::list_objects`] runs for
+    /// these arguments, with the same bound values: the page query, then (with `query.count`)
+    /// a line `-- count` and the count query's plan. For tests and benchmarks that check that
+    /// filters and paging stay on indexes.
+    pub async fn explain_list_objects(
+        &self,
+        tenant: TenantId,
+        kind: ObjectKind,
+        query: &ListQuery,
+    ) -> Result<String, StoreError> {
+        read::explain_list(&self.pool, tenant, Source::Kind(kind), query).await
+    }
+
+    /// Runs `VACUUM ANALYZE directory_objects` (planner statistics and the visibility map that
+    /// index-only scans need), as autovacuum would after a bulk load.
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        sqlx::query("VACUUM ANALYZE directory_objects").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
 }
 
 #[async_trait]

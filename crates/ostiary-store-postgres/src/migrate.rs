@@ -9,6 +9,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_kv.sql")),
     (3, include_str!("../migrations/0003_logs.sql")),
+    (4, include_str!("../migrations/0004_scim_indexes.sql")),
 ];
 
 /// Key of the transaction-scoped advisory lock that serialises migrators ("ostiary").

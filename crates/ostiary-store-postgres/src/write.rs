@@ -34,6 +34,7 @@ pub(crate) async fn bump_version(conn: &mut PgConnection, tenant: Uuid) -> Resul
 pub(crate) async fn apply(conn: &mut PgConnection, tenant: Uuid, changes: &ChangeSet) -> Result<(), StoreError> {
     for change in &changes.changes {
         match change {
+            Change::Expect(obj) => expect_object(conn, tenant, obj).await?,
             Change::CreateObject(obj) => create_object(conn, tenant, obj).await?,
             Change::UpdateObject(obj) => update_object(conn, tenant, obj).await?,
             Change::DeleteObject(id) => delete_object(conn, tenant, id.as_uuid()).await?,
@@ -85,6 +86,24 @@ async fn insert_unique_keys(
         }
     }
     Ok(())
+}
+
+/// `PreconditionFailed` unless the stored object is exactly `obj`: same kind, and a `jsonb`
+/// document equal to `obj`'s encoding. The row stays locked until commit, so no concurrent
+/// writer can change it between this check and the changes that follow.
+async fn expect_object(conn: &mut PgConnection, tenant: Uuid, obj: &DirectoryObject) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "SELECT 1 FROM directory_objects WHERE tenant_id = $1 AND id = $2 AND kind = $3 AND doc = $4::jsonb \
+         FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(obj.id().as_uuid())
+    .bind(obj.kind().as_str())
+    .bind(Json(doc_value(obj)?))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if row.is_some() { Ok(()) } else { Err(StoreError::PreconditionFailed) }
 }
 
 async fn create_object(conn: &mut PgConnection, tenant: Uuid, obj: &DirectoryObject) -> Result<(), StoreError> {

@@ -68,20 +68,20 @@ async fn schema_states_and_newer_database() {
     with_database(|url| async move {
         let store = PostgresStore::connect(&url).await.unwrap();
         assert_eq!(store.schema_state().await.unwrap(), SchemaState::Empty);
-        assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3]);
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(3));
+        assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(4));
         assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
 
         // Another binary migrated further: pretend with a fake row.
         let mut conn = PgConnection::connect(&url).await.unwrap();
-        sqlx::query("INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES (4, 'x')")
+        sqlx::query("INSERT INTO ostiary_schema_migrations (version, applied_at) VALUES (5, 'x')")
             .execute(&mut conn)
             .await
             .unwrap();
         conn.close().await.unwrap();
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 4, binary: 3 });
-        assert_eq!(store.migrate().await, Err(StoreError::SchemaMismatch { db: 4, binary: 3 }));
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 4, binary: 3 });
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 5, binary: 4 });
+        assert_eq!(store.migrate().await, Err(StoreError::SchemaMismatch { db: 5, binary: 4 }));
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 5, binary: 4 });
         store.close().await;
     })
     .await;
@@ -132,7 +132,7 @@ async fn older_database_is_migrated(version: i64) {
     with_database(move |url| async move {
         database_at_version(&url, version).await;
         let store = PostgresStore::connect(&url).await.unwrap();
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Older { db: version, binary: 3 });
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Older { db: version, binary: 4 });
         let tenant = ostiary_model::Tenant {
             id: ostiary_model::TenantId::from_uuid(uuid::Uuid::new_v4()),
             display_name: "Old".into(),
@@ -158,9 +158,9 @@ async fn older_database_is_migrated(version: i64) {
         assert!(store.last_log_seq().await.is_err(), "no log tables before migrating");
         assert!(store.append_logs(&[log_record(tenant.id)]).await.is_err());
 
-        let expected: Vec<i64> = (version + 1..=3).collect();
+        let expected: Vec<i64> = (version + 1..=4).collect();
         assert_eq!(store.migrate().await.unwrap(), expected);
-        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(3));
+        assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(4));
         assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
         assert_eq!(store.get_tenant(tenant.id).await.unwrap(), Some(tenant.clone()), "data survives");
         let ops = [
@@ -207,8 +207,8 @@ async fn concurrent_migrators_apply_each_migration_once() {
             applied.extend(t.await.unwrap().unwrap());
         }
         applied.sort_unstable();
-        assert_eq!(applied, vec![1, 2, 3], "each migration applied exactly once");
-        assert_eq!(stores[0].schema_state().await.unwrap(), SchemaState::Current(3));
+        assert_eq!(applied, vec![1, 2, 3, 4], "each migration applied exactly once");
+        assert_eq!(stores[0].schema_state().await.unwrap(), SchemaState::Current(4));
         for s in &stores {
             s.close().await;
         }

@@ -92,6 +92,26 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// The query plan (`EXPLAIN QUERY PLAN`) of exactly the SQL that
+    /// [`Store::list_objects`] runs for these arguments: the page query, then (with
+    /// `query.count`) a line `-- count` and the count query's plan. For tests and benchmarks
+    /// that check that filters and paging stay on indexes.
+    pub async fn explain_list_objects(
+        &self,
+        tenant: TenantId,
+        kind: ObjectKind,
+        query: &ListQuery,
+    ) -> Result<String, StoreError> {
+        read::explain_list(&self.pool, tenant, Source::Kind(kind), query).await
+    }
+
+    /// Runs `ANALYZE` so the query planner has statistics (after a bulk load).
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        let _writer = self.write_lock.lock().await;
+        sqlx::query("ANALYZE").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -90,8 +90,14 @@ fn push_from_where(
 ) -> Result<(), StoreError> {
     match source {
         Source::Kind(kind) => {
-            qb.push(head)
-                .push(" FROM directory_objects o WHERE o.tenant_id = ")
+            qb.push(head).push(" FROM directory_objects o");
+            if filter.is_none() && head == COUNT {
+                // All objects of a kind: most of the table for a big tenant, where SQLite's
+                // cost model (which cannot see how wide the JSON rows are) prefers scanning
+                // the table; the narrow (tenant_id, kind, id) index holds everything needed.
+                qb.push(" INDEXED BY directory_objects_kind_id_idx");
+            }
+            qb.push(" WHERE o.tenant_id = ")
                 .push_bind(tenant.to_string())
                 .push(" AND o.kind = ")
                 .push_bind(kind.as_str());
@@ -126,9 +132,39 @@ fn push_from_where(
     }
     if let Some(f) = filter {
         qb.push(" AND ");
-        push_filter(qb, f, None, 0)?;
+        push_filter(qb, f)?;
     }
     Ok(())
+}
+
+/// The page query of `list` (`prefix` is empty, or `EXPLAIN QUERY PLAN `).
+fn page_query(prefix: &str, tenant: &str, source: &Source, query: &ListQuery, offset: i64) -> Result<Qb, StoreError> {
+    let mut qb = Qb::new(prefix);
+    push_from_where(&mut qb, "SELECT o.id, o.kind, o.doc", tenant, source, query.filter.as_ref())?;
+    push_order_by(&mut qb, &query.order_by)?;
+    qb.push(" LIMIT ").push_bind(i64::from(query.top) + 1).push(" OFFSET ").push_bind(offset);
+    Ok(qb)
+}
+
+const COUNT: &str = "SELECT count(*)";
+
+/// The count query of `list`.
+fn count_query(prefix: &str, tenant: &str, source: &Source, query: &ListQuery) -> Result<Qb, StoreError> {
+    let mut qb = Qb::new(prefix);
+    push_from_where(&mut qb, COUNT, tenant, source, query.filter.as_ref())?;
+    Ok(qb)
+}
+
+/// Validates the page size and decodes the skip token into an offset.
+fn offset_of(query: &ListQuery) -> Result<i64, StoreError> {
+    if query.top == 0 || query.top > 999 {
+        return Err(StoreError::InvalidQuery("page size must be between 1 and 999".into()));
+    }
+    let offset = match &query.skip_token {
+        Some(t) => decode_offset_token(t)?,
+        None => 0,
+    };
+    i64::try_from(offset).map_err(|_| StoreError::InvalidQuery("invalid skip token".into()))
 }
 
 pub(crate) async fn list(
@@ -137,20 +173,9 @@ pub(crate) async fn list(
     source: Source,
     query: &ListQuery,
 ) -> Result<Page<DirectoryObject>, StoreError> {
-    if query.top == 0 || query.top > 999 {
-        return Err(StoreError::InvalidQuery("page size must be between 1 and 999".into()));
-    }
-    let offset = match &query.skip_token {
-        Some(t) => decode_offset_token(t)?,
-        None => 0,
-    };
-    let offset = i64::try_from(offset).map_err(|_| StoreError::InvalidQuery("invalid skip token".into()))?;
+    let offset = offset_of(query)?;
     let tenant = id_text(tenant.as_uuid());
-
-    let mut qb = Qb::new("");
-    push_from_where(&mut qb, "SELECT o.id, o.kind, o.doc", &tenant, &source, query.filter.as_ref())?;
-    push_order_by(&mut qb, &query.order_by)?;
-    qb.push(" LIMIT ").push_bind(i64::from(query.top) + 1).push(" OFFSET ").push_bind(offset);
+    let mut qb = page_query("", &tenant, &source, query, offset)?;
 
     // One read transaction so that the page and the count see the same snapshot.
     let mut tx = pool.begin().await.map_err(db_err)?;
@@ -165,8 +190,7 @@ pub(crate) async fn list(
         None
     };
     let count = if query.count {
-        let mut qb = Qb::new("");
-        push_from_where(&mut qb, "SELECT count(*)", &tenant, &source, query.filter.as_ref())?;
+        let mut qb = count_query("", &tenant, &source, query)?;
         let n: i64 = qb.build().fetch_one(&mut *tx).await.map_err(db_err)?.try_get(0).map_err(db_err)?;
         Some(u64::try_from(n).unwrap_or(0))
     } else {
@@ -174,6 +198,45 @@ pub(crate) async fn list(
     };
     tx.commit().await.map_err(db_err)?;
     Ok(Page { items, next, count })
+}
+
+/// `EXPLAIN QUERY PLAN` of exactly the SQL `list` runs: the page query, then (with
+/// `query.count`) a line `-- count` and the count query's plan. One plan node per line,
+/// indented by depth.
+pub(crate) async fn explain_list(
+    pool: &SqlitePool,
+    tenant: TenantId,
+    source: Source,
+    query: &ListQuery,
+) -> Result<String, StoreError> {
+    const EXPLAIN: &str = "EXPLAIN QUERY PLAN ";
+    let offset = offset_of(query)?;
+    let tenant = id_text(tenant.as_uuid());
+    let mut out = String::new();
+    let mut qb = page_query(EXPLAIN, &tenant, &source, query, offset)?;
+    plan_lines(&mut out, &qb.build().fetch_all(pool).await.map_err(db_err)?)?;
+    if query.count {
+        out.push_str("-- count\n");
+        let mut qb = count_query(EXPLAIN, &tenant, &source, query)?;
+        plan_lines(&mut out, &qb.build().fetch_all(pool).await.map_err(db_err)?)?;
+    }
+    Ok(out)
+}
+
+/// Renders `EXPLAIN QUERY PLAN` rows (`id`, `parent`, `notused`, `detail`) as indented lines.
+fn plan_lines(out: &mut String, rows: &[SqliteRow]) -> Result<(), StoreError> {
+    let mut depth: Vec<(i64, usize)> = Vec::new();
+    for row in rows {
+        let id: i64 = row.try_get(0).map_err(db_err)?;
+        let parent: i64 = row.try_get(1).map_err(db_err)?;
+        let detail: String = row.try_get(3).map_err(db_err)?;
+        let level = depth.iter().find(|(i, _)| *i == parent).map_or(0, |(_, l)| l + 1);
+        depth.push((id, level));
+        out.push_str(&"  ".repeat(level));
+        out.push_str(&detail);
+        out.push('\n');
+    }
+    Ok(())
 }
 
 pub(crate) async fn list_app_role_assignments(

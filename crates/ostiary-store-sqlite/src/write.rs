@@ -31,6 +31,7 @@ pub(crate) async fn bump_version(conn: &mut SqliteConnection, tenant: &str) -> R
 pub(crate) async fn apply(conn: &mut SqliteConnection, tenant: &str, changes: &ChangeSet) -> Result<(), StoreError> {
     for change in &changes.changes {
         match change {
+            Change::Expect(obj) => expect_object(conn, tenant, obj).await?,
             Change::CreateObject(obj) => create_object(conn, tenant, obj).await?,
             Change::UpdateObject(obj) => update_object(conn, tenant, obj).await?,
             Change::DeleteObject(id) => delete_object(conn, tenant, *id).await?,
@@ -82,6 +83,26 @@ async fn insert_unique_keys(
         }
     }
     Ok(())
+}
+
+/// `PreconditionFailed` unless the stored object is exactly `obj`: same kind, and a document
+/// equal to `obj`'s encoding (compared as normalised JSON, not as raw text). Writers are
+/// serialised (one SQLite writer), so the check holds until this transaction commits.
+async fn expect_object(conn: &mut SqliteConnection, tenant: &str, obj: &DirectoryObject) -> Result<(), StoreError> {
+    let row =
+        sqlx::query("SELECT json(doc) = json(?) FROM directory_objects WHERE tenant_id = ? AND id = ? AND kind = ?")
+            .bind(doc_text(obj)?)
+            .bind(tenant)
+            .bind(id_text(obj.id().as_uuid()))
+            .bind(obj.kind().as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    let same = match row {
+        Some(row) => row.try_get::<bool, _>(0).map_err(db_err)?,
+        None => false,
+    };
+    if same { Ok(()) } else { Err(StoreError::PreconditionFailed) }
 }
 
 async fn create_object(conn: &mut SqliteConnection, tenant: &str, obj: &DirectoryObject) -> Result<(), StoreError> {

@@ -57,11 +57,11 @@ async fn in_memory_stores_are_private() {
 async fn schema_lifecycle(store: &SqliteStore) {
     assert_eq!(store.schema_state().await.unwrap(), SchemaState::Empty);
     let applied = store.migrate().await.unwrap();
-    assert_eq!(applied, vec![1, 2, 3]);
+    assert_eq!(applied, vec![1, 2, 3, 4]);
     let SchemaState::Current(v) = store.schema_state().await.unwrap() else {
         panic!("not current after migrate");
     };
-    assert_eq!(v, 3);
+    assert_eq!(v, 4);
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
 }
 
@@ -73,13 +73,13 @@ async fn schema_states_and_newer_database() {
     store.close().await;
 
     // Another binary migrated further: pretend with a fake row.
-    let raw = sqlx_like_insert(&db.0, 4).await;
+    let raw = sqlx_like_insert(&db.0, 5).await;
     assert!(raw);
     let store = SqliteStore::open(&db.0).await.unwrap();
-    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 4, binary: 3 });
-    assert_eq!(store.migrate().await, Err(StoreError::SchemaMismatch { db: 4, binary: 3 }));
+    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 5, binary: 4 });
+    assert_eq!(store.migrate().await, Err(StoreError::SchemaMismatch { db: 5, binary: 4 }));
     // Refusing changed nothing.
-    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 4, binary: 3 });
+    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Newer { db: 5, binary: 4 });
     store.close().await;
 }
 
@@ -131,7 +131,7 @@ async fn older_database_is_migrated(version: i64) {
     database_at_version(&db.0, version).await;
 
     let store = SqliteStore::open(&db.0).await.unwrap();
-    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Older { db: version, binary: 3 });
+    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Older { db: version, binary: 4 });
     let tenant = ostiary_model::Tenant {
         id: ostiary_model::TenantId::from_uuid(uuid::Uuid::new_v4()),
         display_name: "Old".into(),
@@ -157,9 +157,9 @@ async fn older_database_is_migrated(version: i64) {
     assert!(store.last_log_seq().await.is_err(), "no log tables before migrating");
     assert!(store.append_logs(&[log_record(tenant.id)]).await.is_err());
 
-    let expected: Vec<i64> = (version + 1..=3).collect();
+    let expected: Vec<i64> = (version + 1..=4).collect();
     assert_eq!(store.migrate().await.unwrap(), expected);
-    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(3));
+    assert_eq!(store.schema_state().await.unwrap(), SchemaState::Current(4));
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(store.get_tenant(tenant.id).await.unwrap(), Some(tenant.clone()), "data survives");
     let ops = [

@@ -5,6 +5,11 @@ use ostiary_model::{AppRoleAssignment, DirectoryObject, ObjectId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
+    /// Asserts that the stored object with this id is exactly this one (same kind and
+    /// document), checked inside the commit's transaction; otherwise (changed or absent) the
+    /// whole `ChangeSet` fails with `PreconditionFailed`. Put before an `UpdateObject` or
+    /// `DeleteObject` of what was read, for race-free optimistic concurrency (ETags).
+    Expect(DirectoryObject),
     /// `Conflict { key: "id" }` if the id exists, or the unique key's namespace if taken.
     CreateObject(DirectoryObject),
     /// Replaces the stored document (same id and kind); `NotFound` if absent. Unique keys are

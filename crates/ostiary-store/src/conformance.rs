@@ -4,7 +4,7 @@
 //! Failures panic with the name of the check and the query that misbehaved.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::filter::{self, FieldType};
+use crate::filter::{self, FieldType, LikeKind, Operand, Value};
 use crate::{
     AssignmentsBy, Change, ChangeSet, Filter, KvEntry, KvOp, KvSelect, ListQuery, LogKind, LogQuery, LogRecord,
     NewLogRecord, Page, Relation, SchemaState, SortKey, StatusMatch, Store, StoreError,
@@ -43,11 +43,14 @@ pub async fn run_all(store: &dyn Store) {
         delete_cascades,
         app_role_assignments,
         user_filters,
+        scim_filters,
+        dotted_fields,
         group_application_sp_filters,
         order_by,
         paging,
         invalid_queries,
         tenant_isolation,
+        expect_precondition,
         tenant_version,
         signing_keys,
         assertion_replay,
@@ -73,6 +76,7 @@ pub async fn run_all(store: &dyn Store) {
         logs_kv_atomicity,
         logs_validation,
         logs_concurrency,
+        logs_provisioning,
     );
 }
 
@@ -130,6 +134,9 @@ fn user(upn: &str, name: &str) -> User {
         password_hash: None,
         force_change_password_next_sign_in: false,
         last_password_change_date_time: None,
+        external_id: None,
+        last_modified_date_time: None,
+        ostiary_scim: None,
     }
 }
 
@@ -146,6 +153,8 @@ fn group(name: &str) -> Group {
         visibility: None,
         is_assignable_to_role: None,
         created_date_time: T0,
+        external_id: None,
+        last_modified_date_time: None,
     }
 }
 
@@ -912,6 +921,139 @@ async fn user_filters(s: &dyn Store) {
     }
 }
 
+/// The SCIM-shaped filters (on `externalId`, `lastModifiedDateTime`, and the polarity rules
+/// the backends use to stay on indexes): `not` over missing values, `startswith` with LIKE
+/// wildcards in the literal, mixed offsets and fractions in stored timestamps.
+async fn scim_filters(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let mut alice = user("alice@x.test", "Alice");
+    alice.external_id = Some("EXT-1".into());
+    alice.mail = Some("alice@contoso.com".into());
+    alice.job_title = Some("100%_sure".into());
+    alice.last_modified_date_time = Some(datetime!(2024-07-01 10:00:00 UTC));
+    let mut bob = user("bob@x.test", "Bob_Builder");
+    bob.external_id = Some("ext-2".into());
+    bob.job_title = Some("1000abc".into());
+    // Fractions and offsets are stored as given (RFC 3339); comparisons are in time order.
+    bob.last_modified_date_time = Some(datetime!(2024-07-02 00:00:00.5 UTC));
+    let mut carol = user("carol@x.test", "Carol%");
+    carol.external_id = Some("ext_3".into());
+    carol.mail = Some("carol@contoso.com".into());
+    carol.last_modified_date_time = Some(datetime!(2024-07-03 01:00:00 +01:00));
+    let dave = user("dave@x.test", "Dave");
+    create(s, t, [&alice, &bob, &carol, &dave].map(u).to_vec()).await;
+    let mut team = group("Team");
+    team.external_id = Some("EXT-1".into());
+    create(s, t, vec![g(&team)]).await;
+
+    let k = ObjectKind::User;
+    let (aa, bb, cc, dd) = ("Alice", "Bob_Builder", "Carol%", "Dave");
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("externalId eq 'ext-1'", vec![aa]),
+        ("externalId eq 'EXT-2' or externalId eq 'ext_3'", vec![bb, cc]),
+        ("externalId in ('ext-1', 'EXT_3')", vec![aa, cc]),
+        ("userPrincipalName eq 'BOB@x.test' and externalId eq 'ext-2'", vec![bb]),
+        ("userPrincipalName eq 'bob@x.test' and externalId eq 'ext-1'", vec![]),
+        // `not` over missing values: a missing value is unequal to everything.
+        ("not(externalId eq 'ext-1')", vec![bb, cc, dd]),
+        ("not(mail eq 'alice@contoso.com')", vec![bb, cc, dd]),
+        ("not(not(mail eq 'alice@contoso.com'))", vec![aa]),
+        ("not(mail in ('alice@contoso.com'))", vec![bb, cc, dd]),
+        ("not(startswith(mail, 'alice'))", vec![bb, cc, dd]),
+        ("not(jobTitle gt '100')", vec![cc, dd]),
+        ("not(lastModifiedDateTime gt 2024-07-02T00:00:00Z)", vec![aa, dd]),
+        ("not(lastModifiedDateTime lt 2024-07-02T00:00:00Z) and not(externalId eq 'ext_3')", vec![bb, dd]),
+        ("not(externalId eq 'ext-1' or mail eq 'carol@contoso.com')", vec![bb, dd]),
+        ("not(externalId eq 'ext-1') and not(mail eq 'carol@contoso.com')", vec![bb, dd]),
+        ("externalId ne 'ext-1'", vec![bb, cc, dd]),
+        // startswith: LIKE wildcards in the literal are literal.
+        ("startswith(jobTitle, '100%')", vec![aa]),
+        ("startswith(jobTitle, '100_')", vec![]),
+        ("startswith(jobTitle, '100')", vec![aa, bb]),
+        ("startswith(displayName, 'bob_')", vec![bb]),
+        ("startswith(displayName, 'bob%')", vec![]),
+        ("startswith(displayName, 'carol%')", vec![cc]),
+        ("startswith(displayName, 'CAROL')", vec![cc]),
+        ("startswith(externalId, 'ext_')", vec![cc]),
+        ("startswith(externalId, 'EXT')", vec![aa, bb, cc]),
+        ("startswith(jobTitle, '')", vec![aa, bb]),
+        ("startswith(userPrincipalName, 'a') or startswith(userPrincipalName, 'd')", vec![aa, dd]),
+        // Time ranges over stored values with fractions and offsets.
+        ("lastModifiedDateTime gt 2024-07-02T00:00:00Z", vec![bb, cc]),
+        ("lastModifiedDateTime ge 2024-07-03T00:00:00Z", vec![cc]),
+        ("lastModifiedDateTime lt 2024-07-03T00:00:00Z", vec![aa, bb]),
+        ("lastModifiedDateTime eq 2024-07-03T00:00:00Z", vec![cc]),
+        ("lastModifiedDateTime gt 2024-07-01T00:00:00Z and lastModifiedDateTime lt 2024-07-02T12:00:00Z", vec![aa, bb]),
+        ("lastModifiedDateTime eq null", vec![dd]),
+    ];
+    for (src, want) in &cases {
+        expect_filter(s, t, k, src, want).await;
+    }
+    expect_filter(s, t, ObjectKind::Group, "externalId eq 'ext-1'", &["Team"]).await;
+    expect_filter(s, t, ObjectKind::Group, "not(externalId eq 'ext-1')", &[]).await;
+
+    // Ordered by the SCIM properties, with paging.
+    let q = ListQuery { order_by: vec![key("externalId", FieldType::String, false)], top: 2, ..ListQuery::default() };
+    assert_eq!(names(&all_objects(s, t, k, q).await), vec![aa, bb, cc, dd], "externalId asc, missing last");
+    let q = ListQuery {
+        order_by: vec![key("lastModifiedDateTime", FieldType::DateTime, true)],
+        top: 3,
+        ..ListQuery::default()
+    };
+    assert_eq!(names(&all_objects(s, t, k, q).await), vec![dd, cc, bb, aa], "lastModifiedDateTime desc, missing first");
+}
+
+/// Properties nested in objects, addressed by dotted paths (`Operand::Field` and `SortKey`
+/// built directly, as the SCIM layer does).
+async fn dotted_fields(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let mk = |upn: &str, name: &str, scim: Option<serde_json::Value>| {
+        let mut x = user(upn, name);
+        x.ostiary_scim = scim;
+        x
+    };
+    let ann = mk("ann@x.test", "Ann", Some(json!({ "nickName": "Nan", "name": { "honorificPrefix": "Dr." } })));
+    let ben = mk("ben@x.test", "Ben", Some(json!({ "nickName": "benny_b" })));
+    let cid = mk("cid@x.test", "Cid", Some(json!({ "title": "x" })));
+    let dot = mk("dot@x.test", "Dot", None);
+    create(s, t, [&ann, &ben, &cid, &dot].map(u).to_vec()).await;
+
+    let nick = Operand::Field { name: "ostiaryScim.nickName", ty: FieldType::String };
+    let prefix = Operand::Field { name: "ostiaryScim.name.honorificPrefix", ty: FieldType::String };
+    let eq =
+        |operand: Operand, v: &str| Filter::Cmp { operand, op: ostiary_odata::CmpOp::Eq, value: Value::Str(v.into()) };
+    let not = |f: Filter| Filter::Not(Box::new(f));
+    let run = |f: Filter| async move {
+        let got = all_objects(s, t, ObjectKind::User, query(Some(f.clone()))).await;
+        let counted = s.list_objects(t, ObjectKind::User, &ListQuery { count: true, ..query(Some(f)) }).await;
+        assert_eq!(counted.expect("count").count, Some(got.len() as u64));
+        sorted(names(&got))
+    };
+    assert_eq!(run(eq(nick, "NAN")).await, strs(&["Ann"]));
+    assert_eq!(run(eq(prefix, "dr.")).await, strs(&["Ann"]));
+    assert_eq!(run(not(eq(nick, "nan"))).await, strs(&["Ben", "Cid", "Dot"]), "missing nested values");
+    assert_eq!(run(Filter::IsNull { operand: nick, negated: false }).await, strs(&["Cid", "Dot"]));
+    let sw = |v: &str| Filter::Like { operand: nick, kind: LikeKind::StartsWith, value: v.into() };
+    assert_eq!(run(sw("BENNY_")).await, strs(&["Ben"]));
+    assert_eq!(run(sw("benny%")).await, strs(&[]));
+    assert_eq!(run(not(sw("b"))).await, strs(&["Ann", "Cid", "Dot"]));
+
+    let q = ListQuery { order_by: vec![key("ostiaryScim.nickName", FieldType::String, false)], ..ListQuery::default() };
+    let ordered_names = names(&all_objects(s, t, ObjectKind::User, q).await);
+    assert_eq!(&ordered_names[..2], &["Ben".to_string(), "Ann".to_string()], "benny_b < nan");
+    assert_eq!(sorted(ordered_names[2..].to_vec()), strs(&["Cid", "Dot"]), "missing last");
+
+    // Only identifier segments reach the SQL.
+    for bad in ["ostiaryScim..nickName", "ostiaryScim.nick'Name", "a.b') OR 1=1 --", "ostiaryScim.", ".x"] {
+        let f = eq(Operand::Field { name: bad, ty: FieldType::String }, "x");
+        let r = s.list_objects(t, ObjectKind::User, &query(Some(f))).await;
+        assert!(matches!(r, Err(StoreError::InvalidQuery(_))), "{bad}: {r:?}");
+        let q = ListQuery { order_by: vec![key(bad, FieldType::String, false)], ..ListQuery::default() };
+        let r = s.list_objects(t, ObjectKind::User, &q).await;
+        assert!(matches!(r, Err(StoreError::InvalidQuery(_))), "order by {bad}: {r:?}");
+    }
+}
+
 async fn group_application_sp_filters(s: &dyn Store) {
     let t = new_tenant(s).await;
     let mut g1 = group("Unified One");
@@ -1249,6 +1391,78 @@ async fn tenant_isolation(s: &dyn Store) {
     assert_eq!(s.list_signing_keys(ta).await.unwrap(), vec![signing_key("kid-a", T0)]);
     s.delete_signing_key(tb, "kid-a").await.unwrap();
     assert_eq!(s.list_signing_keys(ta).await.unwrap().len(), 1);
+}
+
+/// `Change::Expect`: the commit applies only if the stored object is exactly the expected one.
+async fn expect_precondition(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let mut ann = user("ann@x.test", "Ann");
+    ann.last_modified_date_time = Some(datetime!(2024-07-01 10:00:00.123 UTC));
+    ann.ostiary_scim = Some(json!({ "b": 1, "a": [1, 2, { "z": null }] }));
+    let team = group("Team");
+    create(s, t, vec![u(&ann), g(&team)]).await;
+    let v0 = s.tenant_version(t).await.unwrap();
+
+    // Holds: applied.
+    let mut v1 = ann.clone();
+    v1.display_name = "Ann One".into();
+    commit(s, t, vec![Change::Expect(u(&ann)), Change::UpdateObject(u(&v1))]).await.unwrap();
+    assert_eq!(s.get_object(t, ann.id).await.unwrap(), Some(u(&v1)));
+    assert_eq!(s.tenant_version(t).await.unwrap(), v0 + 1);
+
+    // Stale: nothing of the change set is applied, the version does not move.
+    let mut v2 = ann.clone();
+    v2.display_name = "Ann Two".into();
+    let r = commit(
+        s,
+        t,
+        vec![
+            Change::AddMember { group: team.id, member: ann.id },
+            Change::Expect(u(&ann)),
+            Change::UpdateObject(u(&v2)),
+        ],
+    )
+    .await;
+    assert_eq!(r, Err(StoreError::PreconditionFailed), "stale expectation");
+    assert_eq!(s.get_object(t, ann.id).await.unwrap(), Some(u(&v1)));
+    assert!(all_related(s, t, Relation::Members { group: team.id, transitive: false }, query(None)).await.is_empty());
+    assert_eq!(s.tenant_version(t).await.unwrap(), v0 + 1);
+
+    // Absent, or of another kind, or in another tenant: fails.
+    let ghost = user("ghost@x.test", "Ghost");
+    assert_eq!(commit(s, t, vec![Change::Expect(u(&ghost))]).await, Err(StoreError::PreconditionFailed));
+    let mut impostor = group("Impostor");
+    impostor.id = ann.id;
+    assert_eq!(commit(s, t, vec![Change::Expect(g(&impostor))]).await, Err(StoreError::PreconditionFailed));
+    let other = new_tenant(s).await;
+    assert_eq!(commit(s, other, vec![Change::Expect(u(&v1))]).await, Err(StoreError::PreconditionFailed));
+    // An expectation alone, holding, is a valid (empty) write; so is a delete guarded by one.
+    commit(s, t, vec![Change::Expect(u(&v1))]).await.unwrap();
+    commit(s, t, vec![Change::Expect(g(&team)), Change::DeleteObject(team.id)]).await.unwrap();
+    assert_eq!(s.get_object(t, team.id).await.unwrap(), None);
+
+    // Two writers read the same version; exactly one wins, the other gets PreconditionFailed.
+    for round in 0..5 {
+        let base = match s.get_object(t, ann.id).await.unwrap() {
+            Some(DirectoryObject::User(x)) => x,
+            other => panic!("{other:?}"),
+        };
+        let writers: Vec<User> = (0..2)
+            .map(|w| {
+                let mut x = base.clone();
+                x.display_name = format!("Ann r{round} w{w}");
+                x
+            })
+            .collect();
+        let futures =
+            writers.iter().map(|x| commit(s, t, vec![Change::Expect(u(&base)), Change::UpdateObject(u(x))])).collect();
+        let results = join_all(futures).await;
+        let winners: Vec<usize> = results.iter().enumerate().filter(|(_, r)| r.is_ok()).map(|(i, _)| i).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one writer wins: {results:?}");
+        let loser = 1 - winners[0];
+        assert_eq!(results[loser], Err(StoreError::PreconditionFailed), "round {round}");
+        assert_eq!(s.get_object(t, ann.id).await.unwrap(), Some(u(&writers[winners[0]])), "round {round}");
+    }
 }
 
 async fn tenant_version(s: &dyn Store) {
@@ -2002,6 +2216,7 @@ fn log_rec(t: TenantId, kind: LogKind, time: OffsetDateTime, name: &str) -> NewL
     let (category, activity) = match kind {
         LogKind::SignIn => ("interactive", ""),
         LogKind::Audit => ("UserManagement", "Add user"),
+        LogKind::Provisioning => ("ProvisioningManagement", "Create"),
     };
     NewLogRecord {
         tenant: t,
@@ -2371,6 +2586,44 @@ async fn logs_purge(s: &dyn Store) {
     assert!(fresh[0].seq > last_before_purge, "a purged seq is never reused");
     assert_eq!(s.last_log_seq().await.unwrap(), fresh[0].seq);
     assert_eq!(s.purge_logs(LogKind::SignIn, end, 100).await.unwrap(), 1);
+}
+
+/// Provisioning records (`provisioningObjectSummary`) are a log kind of their own: appended,
+/// queried, fed to exporters and purged like the others, never mixed with them.
+async fn logs_provisioning(s: &dyn Store) {
+    let t = new_tenant(s).await;
+    let start = s.last_log_seq().await.unwrap();
+    let p0 = datetime!(1976-01-01 00:00:00 UTC);
+    let records = [
+        log_rec(t, LogKind::Provisioning, p0, "prov-old"),
+        sign_in(t, LOG_T0, "si"),
+        NewLogRecord {
+            principal_id: Some("ext-1".into()),
+            correlation_id: Some("cycle-1".into()),
+            status: 1,
+            ..log_rec(t, LogKind::Provisioning, LOG_T0, "prov-new")
+        },
+        audit_rec(t, "au"),
+    ];
+    append_logs(s, &records).await;
+    assert_eq!(logged(s, t, log_query(LogKind::Provisioning)).await, ordered(&["prov-new", "prov-old"]));
+    assert_eq!(logged(s, t, log_query(LogKind::SignIn)).await, ordered(&["si"]));
+    assert_eq!(logged(s, t, log_query(LogKind::Audit)).await, ordered(&["au"]));
+    let q = LogQuery { correlation_id: Some("cycle-1".into()), ..log_query(LogKind::Provisioning) };
+    assert_eq!(logged(s, t, q).await, ordered(&["prov-new"]));
+    let q = LogQuery { status: Some(StatusMatch::Ne(0)), ..log_query(LogKind::Provisioning) };
+    assert_eq!(logged(s, t, q).await, ordered(&["prov-new"]));
+    let q = LogQuery { since: Some(LOG_T0), ..log_query(LogKind::Provisioning) };
+    assert_eq!(logged(s, t, q).await, ordered(&["prov-new"]));
+
+    let feed: Vec<LogRecord> =
+        s.logs_after(start, 10_000).await.unwrap().into_iter().filter(|r| r.record.tenant == t).collect();
+    assert_eq!(feed.iter().map(|r| r.record.clone()).collect::<Vec<_>>(), records.to_vec(), "fed as appended");
+
+    let end = p0 + Duration::days(1);
+    assert_eq!(s.purge_logs(LogKind::Provisioning, end, 100).await.unwrap(), 1);
+    assert_eq!(logged(s, t, log_query(LogKind::Provisioning)).await, ordered(&["prov-new"]));
+    assert_eq!(logged(s, t, log_query(LogKind::SignIn)).await, ordered(&["si"]), "other kinds are kept");
 }
 
 async fn logs_export_cursors(s: &dyn Store) {

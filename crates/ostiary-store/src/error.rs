@@ -9,6 +9,10 @@ pub enum StoreError {
     /// "identifierUri", "membership", "appRoleAssignment", "tenant", "domain").
     #[error("conflict on {key}")]
     Conflict { key: String },
+    /// A `Change::Expect` did not hold: the object changed (or vanished) since it was read.
+    /// Nothing of the `ChangeSet` was applied.
+    #[error("the object was modified by another request")]
+    PreconditionFailed,
     /// A skip token or query the backend cannot execute.
     #[error("invalid query: {0}")]
     InvalidQuery(String),

@@ -54,6 +54,8 @@ const USER_FIELDS: &[FieldSpec] = &[
     f("streetAddress", S),
     f("accountEnabled", B),
     f("createdDateTime", D),
+    f("externalId", S),
+    f("lastModifiedDateTime", D),
     f("otherMails", C),
     f("businessPhones", C),
 ];
@@ -68,6 +70,8 @@ const GROUP_FIELDS: &[FieldSpec] = &[
     f("securityEnabled", B),
     f("isAssignableToRole", B),
     f("createdDateTime", D),
+    f("externalId", S),
+    f("lastModifiedDateTime", D),
     f("groupTypes", C),
 ];
 const APPLICATION_FIELDS: &[FieldSpec] = &[
@@ -121,11 +125,17 @@ pub enum Value {
     Guid(String),
 }
 
-/// What a comparison reads: a top-level document property, or the current element inside an
+/// What a comparison reads: a document property, or the current element inside an
 /// `any`/`all` lambda over a string collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operand {
-    Field { name: &'static str, ty: FieldType },
+    /// `name` is a property of the stored document, or a dotted path of identifiers into
+    /// nested objects (`ostiaryScim.nickName`); backends check every segment with
+    /// [`path_segments`] before splicing it into SQL.
+    Field {
+        name: &'static str,
+        ty: FieldType,
+    },
     Element,
 }
 
@@ -181,6 +191,14 @@ pub enum Filter {
         field: &'static str,
         predicate: Box<Filter>,
     },
+}
+
+/// The segments of a property path (`a` or `a.b.c`) if every one is a plain ASCII identifier
+/// (letters, digits, `_`), which is what makes it safe to splice into a JSON path in SQL.
+pub fn path_segments(name: &str) -> Option<Vec<&str>> {
+    let segs: Vec<&str> = name.split('.').collect();
+    let ok = segs.iter().all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    ok.then_some(segs)
 }
 
 /// Why a `$filter` cannot be used; the message is safe to show to clients.
@@ -365,6 +383,25 @@ mod tests {
         assert!(c("appId eq 'not-a-guid'", ObjectKind::Application).is_err());
         assert!(c("createdDateTime ge 2024-01-01T00:00:00Z", ObjectKind::User).is_ok());
         assert!(c("mail eq null", ObjectKind::User).is_ok());
+    }
+
+    #[test]
+    fn scim_properties_are_filterable() {
+        assert!(c("externalId eq 'x'", ObjectKind::User).is_ok());
+        assert!(c("externalId eq 'x'", ObjectKind::Group).is_ok());
+        assert!(c("lastModifiedDateTime gt 2024-01-01T00:00:00Z", ObjectKind::User).is_ok());
+        assert!(c("lastModifiedDateTime lt 2024-01-01T00:00:00Z", ObjectKind::Group).is_ok());
+        assert!(c("externalId eq 'x'", ObjectKind::Application).is_err());
+    }
+
+    #[test]
+    fn property_paths_are_checked_per_segment() {
+        assert_eq!(path_segments("displayName"), Some(vec!["displayName"]));
+        assert_eq!(path_segments("ostiaryScim.nickName"), Some(vec!["ostiaryScim", "nickName"]));
+        assert_eq!(path_segments("a.b_2.C3"), Some(vec!["a", "b_2", "C3"]));
+        for bad in ["", ".", "a.", ".a", "a..b", "a.b'", "a b", "a.b') OR 1=1 --", "a.$b", "a.\u{e9}"] {
+            assert_eq!(path_segments(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub mod filter;
 pub mod kv;
 pub mod log;
 pub mod query;
+#[cfg(feature = "conformance")]
+pub mod scale;
 
 pub use change::{Change, ChangeSet};
 pub use error::StoreError;

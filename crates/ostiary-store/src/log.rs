@@ -1,4 +1,4 @@
-//! Sign-in and directory-audit records: append-only, totally ordered by a store-assigned
+//! Sign-in, directory-audit and provisioning records: append-only, totally ordered by a store-assigned
 //! sequence number that is also the SIEM exporters' cursor.
 //!
 //! Ordering guarantee every backend must keep: a record becomes visible to `logs_after` only
@@ -15,6 +15,8 @@ pub enum LogKind {
     SignIn,
     /// Graph `directoryAudit` (`/auditLogs/directoryAudits`).
     Audit,
+    /// Graph `provisioningObjectSummary` (`/auditLogs/provisioning`).
+    Provisioning,
 }
 
 impl LogKind {
@@ -23,6 +25,7 @@ impl LogKind {
         match self {
             LogKind::SignIn => "signIn",
             LogKind::Audit => "directoryAudit",
+            LogKind::Provisioning => "provisioning",
         }
     }
 
@@ -30,6 +33,7 @@ impl LogKind {
         match s {
             "signIn" => Some(LogKind::SignIn),
             "directoryAudit" => Some(LogKind::Audit),
+            "provisioning" => Some(LogKind::Provisioning),
             _ => None,
         }
     }
@@ -43,7 +47,7 @@ pub struct NewLogRecord {
     pub kind: LogKind,
     /// The Graph `id` of the record.
     pub id: Uuid,
-    /// `createdDateTime` (sign-ins) or `activityDateTime` (audits).
+    /// `createdDateTime` (sign-ins) or `activityDateTime` (audits, provisioning).
     pub time: OffsetDateTime,
     /// Sign-ins: the user or service principal signing in. Audits: the initiating user or
     /// service principal.

@@ -5,7 +5,8 @@ use ostiary_model::{ObjectId, ObjectKind};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SortKey {
-    /// Top-level Graph property name (a key of the stored document).
+    /// Graph property name (a key of the stored document), or a dotted path of identifiers
+    /// into nested objects, like `Operand::Field::name`.
     pub field: &'static str,
     pub ty: FieldType,
     pub descending: bool,

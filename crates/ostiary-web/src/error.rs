@@ -159,6 +159,7 @@ impl From<DirError> for GraphErr {
             DirError::NotFound(_) => GraphErr::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", msg),
             DirError::Forbidden => GraphErr::new(StatusCode::FORBIDDEN, "Authorization_RequestDenied", msg),
             DirError::Unavailable => GraphErr::new(StatusCode::SERVICE_UNAVAILABLE, "serviceNotAvailable", msg),
+            DirError::PreconditionFailed => GraphErr::new(StatusCode::PRECONDITION_FAILED, "preconditionFailed", msg),
             DirError::Internal(detail) => {
                 tracing::error!(%detail, "internal error in admin API");
                 GraphErr::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", msg)

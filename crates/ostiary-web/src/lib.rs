@@ -9,6 +9,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod ops;
 pub mod pages;
+pub mod scim;
 pub mod signin;
 
 use axum::Router;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/ostiary.css", get(signin::stylesheet))
         .route("/v1.0", any(graph::dispatch_root))
         .route("/v1.0/{*path}", any(graph::dispatch))
+        .route("/scim/v2/{*path}", any(scim::dispatch))
         .fallback(ops::not_found)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::http_metrics))
         .layer(axum::extract::DefaultBodyLimit::disable())

@@ -65,6 +65,12 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: crate::policies_cli::PoliciesCmd,
     },
+    /// Outbound SCIM provisioning of an application: configure, status, start, pause, restart,
+    /// provision one user on demand, delete.
+    Provisioning {
+        #[command(subcommand)]
+        cmd: crate::provisioning_cli::ProvisioningCmd,
+    },
 }
 
 /// `ostiary login`: from a bootstrap credentials file, or from explicit values with the secret on
@@ -526,7 +532,7 @@ pub(crate) async fn connect() -> CliResult<AdminClient> {
 // ==================================================================== helpers
 
 /// Reads standard input to the end and trims the trailing newline; refuses an empty value.
-fn read_stdin_secret(what: &str) -> CliResult<String> {
+pub(crate) fn read_stdin_secret(what: &str) -> CliResult<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         let mut stderr = std::io::stderr();
@@ -541,7 +547,7 @@ fn read_stdin_secret(what: &str) -> CliResult<String> {
     non_empty_secret(buf, what)
 }
 
-fn non_empty_secret(mut s: String, what: &str) -> CliResult<String> {
+pub(crate) fn non_empty_secret(mut s: String, what: &str) -> CliResult<String> {
     while s.ends_with('\n') || s.ends_with('\r') {
         s.pop();
     }
@@ -697,6 +703,7 @@ pub async fn run(cmd: AdminCommand, output: OutputFormat) -> ExitCode {
         AdminCommand::Apps { cmd } => apps(cmd, output).await,
         AdminCommand::Logs { cmd } => crate::logs_cli::run(cmd, output).await,
         AdminCommand::Policies { cmd } => crate::policies_cli::run(cmd, output).await,
+        AdminCommand::Provisioning { cmd } => crate::provisioning_cli::run(cmd, output).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

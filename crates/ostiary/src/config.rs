@@ -203,7 +203,10 @@ impl Config {
             ));
         }
         let retention = file.retention.unwrap_or_default();
-        if !(1..=3650).contains(&retention.sign_in_days) || !(1..=3650).contains(&retention.audit_days) {
+        if [retention.sign_in_days, retention.audit_days, retention.provisioning_days]
+            .iter()
+            .any(|d| !(1..=3650).contains(d))
+        {
             return Err(ConfigError::Invalid("retention days must be between 1 and 3650".into()));
         }
         let mut export = file.export.unwrap_or_default();

@@ -1,11 +1,13 @@
 //! The `ostiary` binary: runs the server (`serve`), manages the store (`migrate`,
 //! `tenant create`, `keys rotate`) and administers a running server through the admin API
-//! (`login`, `users`, `groups`, `apps`, `logs`). Owns the real clock, randomness and environment.
+//! (`login`, `users`, `groups`, `apps`, `logs`, `policies`, `provisioning`). Owns the real
+//! clock, randomness and environment.
 
 mod admin;
 mod config;
 mod logs_cli;
 mod policies_cli;
+mod provisioning_cli;
 mod runtime;
 mod serve;
 

@@ -236,6 +236,7 @@ pub async fn serve(store_args: &StoreArgs, args: &ServeArgs, env_kek: Option<Str
     core.metrics.build_info.set(&[env!("CARGO_PKG_VERSION"), core.store.backend()], 1.0);
     core.metrics.process_start_time.set(process_start_unix_seconds());
     let jobs = tokio::spawn(run_jobs(core.clone(), cfg.retention));
+    let provisioning = tokio::spawn(run_provisioning(core.clone()));
     let exporter = start_exporter(&core, &cfg)?;
     let served = axum_server::from_tcp_rustls(listener, tls)
         .map_err(|e| io_err("listener", e))?
@@ -244,6 +245,7 @@ pub async fn serve(store_args: &StoreArgs, args: &ServeArgs, env_kek: Option<Str
         .await
         .map_err(|e| io_err("server", e));
     jobs.abort();
+    provisioning.abort();
     // Requests have drained: write every queued sign-in record before exiting.
     core.log_writer.shutdown().await;
     tracing::info!("sign-in log drained");
@@ -325,6 +327,31 @@ async fn run_jobs(core: Arc<Core>, retention: ostiary_core::jobs::Retention) {
             Ok(0) => {}
             Ok(n) => tracing::warn!(credentials = n, "application credentials expiring within 30 days (audited)"),
             Err(e) => tracing::warn!(error = %e, "credential expiry report failed"),
+        }
+    }
+}
+
+/// How often outbound provisioning jobs look for work: an idle job costs one read of the log
+/// feed, so a short interval keeps targets close behind the directory.
+const PROVISIONING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The outbound provisioning loop: every active job whose backoff has passed runs its initial
+/// or incremental cycle (`Core::run_provisioning_cycle`).
+async fn run_provisioning(core: Arc<Core>) {
+    let mut tick = tokio::time::interval(PROVISIONING_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match core.run_provisioning_cycle(core.now()).await {
+            Ok(r) if r.records > 0 || r.jobs_quarantined > 0 => tracing::info!(
+                jobs = r.jobs_run,
+                records = r.records,
+                backing_off = r.jobs_backing_off,
+                quarantined = r.jobs_quarantined,
+                "provisioning cycle"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "provisioning cycle failed; retrying at the next tick"),
         }
     }
 }

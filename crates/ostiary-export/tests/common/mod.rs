@@ -82,7 +82,7 @@ pub fn record(tenant: TenantId, i: i64) -> NewLogRecord {
             "status": {"errorCode": status, "failureReason": if status == 0 { "" } else { "Invalid password" }},
             "n": i,
         }),
-        LogKind::Audit => serde_json::json!({
+        LogKind::Audit | LogKind::Provisioning => serde_json::json!({
             "id": id.to_string(),
             "activityDateTime": time.format(&time::format_description::well_known::Rfc3339).unwrap(),
             "activityDisplayName": "Add user",

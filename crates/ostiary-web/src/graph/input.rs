@@ -70,6 +70,9 @@ pub fn user_from_create(c: api::UserCreate) -> Result<(m::User, Option<String>, 
         password_hash: None,
         force_change_password_next_sign_in: profile.force_change_password_next_sign_in.unwrap_or(true),
         last_password_change_date_time: None,
+        external_id: None,
+        last_modified_date_time: None,
+        ostiary_scim: None,
     };
     let force = user.force_change_password_next_sign_in;
     Ok((user, Some(password), force))
@@ -119,6 +122,8 @@ pub fn group_from_create(c: api::GroupCreate) -> Result<(m::Group, Vec<ObjectId>
         visibility: c.visibility,
         is_assignable_to_role: c.is_assignable_to_role,
         created_date_time: placeholder_time(),
+        external_id: None,
+        last_modified_date_time: None,
     };
     if g.mail_enabled && !g.group_types.iter().any(|t| t == "Unified") {
         return Err(GraphErr::bad(

@@ -6,6 +6,7 @@ mod identity;
 pub mod input;
 pub mod query;
 pub mod render;
+mod sync;
 
 use crate::AppState;
 use crate::error::GraphErr;
@@ -741,6 +742,7 @@ async fn service_principals(
         },
         ["appRoleAssignedTo", more @ ..] => role_assignments(ctx, id, false, more).await,
         ["appRoleAssignments", more @ ..] => role_assignments(ctx, id, true, more).await,
+        ["synchronization", more @ ..] => sync::synchronization(ctx, id, more).await,
         [rel, cast @ ..] if *rel == "memberOf" || *rel == "transitiveMemberOf" => {
             member_of(ctx, id, rel, cast, &format!("servicePrincipals/{id}/{rel}")).await
         }
@@ -1173,6 +1175,7 @@ async fn audit_logs(ctx: &mut Ctx<'_>, rest: &[&str]) -> Result<Response, GraphE
     let (kind, what) = match rest.first() {
         Some(&"signIns") => (LogKind::SignIn, "auditLogs/signIns"),
         Some(&"directoryAudits") => (LogKind::Audit, "auditLogs/directoryAudits"),
+        Some(&"provisioning") => (LogKind::Provisioning, "auditLogs/provisioning"),
         other => return Err(GraphErr::segment(other.copied().unwrap_or("auditLogs"))),
     };
     match rest {

@@ -6,7 +6,8 @@ use ostiary_model::{AppRoleAssignment, Application, DirectoryObject, ObjectKind}
 use serde_json::{Map, Value, json};
 
 /// Properties of the stored documents that are never shown.
-const INTERNAL: &[&str] = &["passwordHash", "forceChangePasswordNextSignIn", "accessTokenSigningAlgorithm"];
+const INTERNAL: &[&str] =
+    &["passwordHash", "forceChangePasswordNextSignIn", "accessTokenSigningAlgorithm", "ostiaryScim"];
 
 fn credentials(app: &Application) -> (Value, Value) {
     let passwords: Vec<Value> = app
