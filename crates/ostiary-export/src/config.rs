@@ -5,7 +5,7 @@
 //! [[export.sinks]]
 //! type = "syslog"                 # "syslog" | "webhook" | "otlp" (feature `otlp`)
 //! name = "siem"                   # unique; the cursor is stored under "export:siem"
-//! kinds = ["signIn", "directoryAudit"]   # optional, default both
+//! kinds = ["signIn", "directoryAudit"]   # optional, default every kind (also "provisioning")
 //! tenants = ["6f1c0f3e-8a4e-4a57-9c55-0b7f4f3b1d11"]  # optional, default all tenants
 //! start = "now"                   # "now" (default) | "beginning"; only used without a cursor
 //! batch_size = 1000               # optional, 1..=10000
@@ -291,12 +291,15 @@ impl<'de> Deserialize<'de> for SinkConfig {
 fn kinds(sink: &str, raw: Option<Vec<String>>) -> Result<Option<Vec<LogKind>>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
     if raw.is_empty() {
-        return Err(ConfigError::new(sink, "`kinds` is empty (omit it to export both kinds)"));
+        return Err(ConfigError::new(sink, "`kinds` is empty (omit it to export every kind)"));
     }
     raw.iter()
         .map(|k| {
             LogKind::parse(k).ok_or_else(|| {
-                ConfigError::new(sink, format!("unknown kind `{k}` (expected `signIn` or `directoryAudit`)"))
+                ConfigError::new(
+                    sink,
+                    format!("unknown kind `{k}` (expected `signIn`, `directoryAudit` or `provisioning`)"),
+                )
             })
         })
         .collect::<Result<Vec<_>, _>>()
