@@ -179,10 +179,15 @@ impl Core {
     }
 
     pub(crate) async fn validate_user(&self, caller: &Caller, u: &User) -> Result<(), DirError> {
+        Self::validate_user_in(u, &self.tenant_domains(caller.tenant).await?)
+    }
+
+    /// `validate_user` with the tenant's domains already read (batches read them once).
+    pub(crate) fn validate_user_in(u: &User, domains: &[String]) -> Result<(), DirError> {
         validate::display_name("displayName", &u.display_name)?;
         validate::mail_nickname(&u.mail_nickname)?;
         let domain = validate::user_principal_name(&u.user_principal_name)?;
-        if !self.tenant_domains(caller.tenant).await?.contains(&domain) {
+        if !domains.contains(&domain) {
             return Err(DirError::bad("The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.".to_string()));
         }
         if !matches!(u.user_type.as_str(), "Member" | "Guest") {

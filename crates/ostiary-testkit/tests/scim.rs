@@ -542,6 +542,36 @@ async fn bulk_with_references_and_fail_on_errors() {
     assert_eq!(ops[0]["status"], "409");
     let u = s.get("/Users?filter=userName%20eq%20%22bob%40example.com%22").await;
     assert_eq!(u.json["totalResults"], 0);
+
+    // Plain creates are committed as one transaction; a duplicate inside the run falls back
+    // to one transaction per user, so each operation still gets its own answer.
+    let ops: Vec<Value> = ["c1@example.com", "c2@example.com", "C1@example.com", "c3@example.com"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| json!({"method": "POST", "path": "/Users", "bulkId": format!("b{i}"), "data": {"schemas": [USER], "userName": n}}))
+        .collect();
+    let r = s
+        .call(
+            "POST",
+            "/Bulk",
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let st: Vec<&str> =
+        r.json["Operations"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(st, ["201", "201", "409", "201"], "{}", r.text);
+    for n in ["c1", "c2", "c3"] {
+        let u = s.get(&format!("/Users?filter=userName%20eq%20%22{n}%40example.com%22")).await;
+        assert_eq!(u.json["totalResults"], 1, "{n}");
+    }
+    let ok = ops_ok(&r.json);
+    assert_eq!(ok, 3);
+}
+
+fn ops_ok(v: &Value) -> usize {
+    v["Operations"].as_array().unwrap().iter().filter(|o| o["status"] == "201" && o["location"].is_string()).count()
 }
 
 #[tokio::test]
@@ -611,6 +641,7 @@ async fn graph_users_appear_in_scim_and_changes_are_audited() {
     assert_eq!(r.json["totalResults"], 1, "{}", r.text);
     let u = &r.json["Resources"][0];
     assert_eq!(u["displayName"], "Adele Vance");
+    assert_eq!(u["active"], true, "{}", r.text);
     assert_eq!(u[ENTERPRISE]["department"], "Sales");
     assert_eq!(u["schemas"], json!([USER, ENTERPRISE]));
 

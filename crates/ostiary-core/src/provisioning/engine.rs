@@ -787,8 +787,20 @@ impl<'a> Run<'a> {
                 let mut r = Rec::new(Kind::Group, &gid, &name);
                 r.action = Action::Update;
                 r.target_id = link.target_id.clone();
-                let values: Vec<Value> = chunk.iter().map(|(_, t)| json!({"value": t})).collect();
-                let ops = [json!({"op": op, "path": "members", "value": values})];
+                // Adds as one value array; removals in RFC 7644's filter form, one op per member
+                // (RFC-strict targets refuse a value on remove; Entra's newer mode sends this too).
+                let ops: Vec<Value> = if op == "Add" {
+                    let values: Vec<Value> = chunk.iter().map(|(_, t)| json!({"value": t})).collect();
+                    vec![json!({"op": op, "path": "members", "value": values})]
+                } else {
+                    chunk
+                        .iter()
+                        .map(|(_, t)| {
+                            let quoted = serde_json::to_string(t).unwrap_or_default();
+                            json!({"op": op, "path": format!("members[value eq {quoted}]")})
+                        })
+                        .collect()
+                };
                 if let Err(e) = self.target.patch(ResourceKind::Group, &link.target_id, &ops).await {
                     // Keep what succeeded so far.
                     self.put_link(link.clone());

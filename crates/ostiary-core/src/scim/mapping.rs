@@ -214,6 +214,11 @@ pub fn user_view(u: &User, domains: &[String]) -> Value {
         if u.user_principal_name != expected.user_principal_name || !m.contains_key("userName") {
             m.insert("userName".into(), json!(u.user_principal_name));
         }
+        // `active` defaults to true, so a user that never came through SCIM would lack it (one
+        // written over SCIM without `active` shows it absent, as written).
+        if u.ostiary_scim.is_none() {
+            m.entry("active").or_insert(json!(u.account_enabled));
+        }
         m.remove("password");
         m.remove("meta");
         m.remove("groups");

@@ -26,6 +26,8 @@ pub const MAX_RESULTS: u32 = 999;
 pub const MAX_BULK_OPERATIONS: u32 = 1000;
 /// Largest `/Bulk` body in bytes.
 pub const MAX_BULK_PAYLOAD: u64 = 4 * 1024 * 1024;
+/// Users committed in one transaction by `/Bulk`.
+const BULK_BATCH: usize = 200;
 /// Members listed per store page while rendering a group.
 const MEMBER_PAGE: u32 = 999;
 
@@ -584,45 +586,130 @@ impl Core {
             ));
             errors += 1;
         }
-        for i in order {
+        let mut k = 0;
+        while k < order.len() {
             if req.fail_on_errors.is_some_and(|n| errors >= n) {
                 break;
             }
+            // Plain user creates (no bulkId references, no password) are committed together:
+            // one transaction for a run instead of one per user.
+            let batchable = |i: usize| req.fail_on_errors.is_none() && Self::batchable_create(&req.operations[i]);
+            if batchable(order[k]) {
+                let mut run = Vec::new();
+                while k < order.len() && batchable(order[k]) && run.len() < BULK_BATCH {
+                    run.push(order[k]);
+                    k += 1;
+                }
+                let datas: Vec<&Value> = run.iter().filter_map(|&i| req.operations[i].data.as_ref()).collect();
+                let outcomes = self.scim_create_users_batch(caller, &datas).await;
+                for (&i, outcome) in run.iter().zip(outcomes) {
+                    let op = &req.operations[i];
+                    let r = Self::bulk_result(op, outcome.map(|r| (201, Some(r))), &mut created, &mut errors);
+                    results.push((i, r));
+                }
+                continue;
+            }
+            let i = order[k];
+            k += 1;
             let op = &req.operations[i];
             let outcome = self.scim_bulk_op(caller, op, &created).await;
-            let result = match outcome {
-                Ok((status, res)) => {
-                    if let (Some(b), Some(r)) = (&op.bulk_id, &res)
-                        && op.method == BulkMethod::Post
-                        && let Some(id) = r.body.get("id").and_then(Value::as_str)
-                    {
-                        created.insert(b.clone(), id.to_string());
-                    }
-                    ostiary_scim::bulk::bulk_op_result(
-                        &op.method,
-                        op.bulk_id.as_deref(),
-                        res.as_ref().map(|r| r.location.as_str()),
-                        res.as_ref().map(|r| r.etag.as_str()),
-                        status,
-                        None,
-                    )
-                }
-                Err(e) => {
-                    errors += 1;
-                    ostiary_scim::bulk::bulk_op_result(
-                        &op.method,
-                        op.bulk_id.as_deref(),
-                        None,
-                        None,
-                        e.status,
-                        Some(&e),
-                    )
-                }
-            };
-            results.push((i, result));
+            let r = Self::bulk_result(op, outcome, &mut created, &mut errors);
+            results.push((i, r));
         }
         results.sort_by_key(|(i, _)| *i);
         Ok(ostiary_scim::bulk::bulk_response(results.into_iter().map(|(_, v)| v).collect()))
+    }
+
+    fn batchable_create(op: &BulkOp) -> bool {
+        op.method == BulkMethod::Post
+            && op.path.trim_end_matches('/').eq_ignore_ascii_case("/Users")
+            && op.data.as_ref().is_some_and(|d| {
+                d.is_object()
+                    && !d.as_object().is_some_and(|m| m.keys().any(|k| k.eq_ignore_ascii_case("password")))
+                    && !d.to_string().contains("bulkId:")
+            })
+    }
+
+    /// The Bulk response entry of one operation; remembers created ids and counts errors.
+    fn bulk_result(
+        op: &BulkOp,
+        outcome: Result<(u16, Option<ScimResource>), ScimError>,
+        created: &mut HashMap<String, String>,
+        errors: &mut u32,
+    ) -> Value {
+        match outcome {
+            Ok((status, res)) => {
+                if let (Some(b), Some(r)) = (&op.bulk_id, &res)
+                    && op.method == BulkMethod::Post
+                    && let Some(id) = r.body.get("id").and_then(Value::as_str)
+                {
+                    created.insert(b.clone(), id.to_string());
+                }
+                ostiary_scim::bulk::bulk_op_result(
+                    &op.method,
+                    op.bulk_id.as_deref(),
+                    res.as_ref().map(|r| r.location.as_str()),
+                    res.as_ref().map(|r| r.etag.as_str()),
+                    status,
+                    None,
+                )
+            }
+            Err(e) => {
+                *errors += 1;
+                ostiary_scim::bulk::bulk_op_result(&op.method, op.bulk_id.as_deref(), None, None, e.status, Some(&e))
+            }
+        }
+    }
+
+    /// Creates users in one transaction; if it fails (a duplicate inside the run, a race), each
+    /// user is created on its own so every operation gets its own answer.
+    async fn scim_create_users_batch(&self, caller: &Caller, datas: &[&Value]) -> Vec<Result<ScimResource, ScimError>> {
+        if let Err(e) = Self::scim_require(caller, ScimKind::User, true) {
+            return datas.iter().map(|_| Err(e.clone())).collect();
+        }
+        let domains = match self.scim_domains(caller).await {
+            Ok(d) => d,
+            Err(e) => return datas.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let now = self.now_seconds();
+        let prepared: Vec<Result<DirectoryObject, ScimError>> = datas
+            .iter()
+            .map(|d| {
+                let resource = normalize(d, mapping::resource_schema(true), Mode::Create)?;
+                let mut u = new_user(&resource, &domains, now);
+                u.id = ObjectId::from_uuid(self.new_uuid());
+                u.last_modified_date_time = Some(now);
+                Self::validate_user_in(&u, &domains).map_err(|e| match e {
+                    DirError::BadRequest(m) if m.contains("userPrincipalName") => {
+                        ScimError::bad(ScimType::InvalidValue, format!("userName cannot be used: {m}"))
+                    }
+                    other => scim_error(other),
+                })?;
+                Ok(DirectoryObject::User(u))
+            })
+            .collect();
+        let mut cs = ChangeSet::new();
+        for p in prepared.iter().flatten() {
+            cs.push(Change::CreateObject(p.clone()));
+        }
+        if cs.is_empty() || self.commit_as(&Self::scim_actor(caller), cs).await.is_ok() {
+            let mut out = Vec::with_capacity(prepared.len());
+            for p in prepared {
+                out.push(match p {
+                    Ok(obj) => self.scim_render(caller, &obj, false, &domains).await,
+                    Err(e) => Err(e),
+                });
+            }
+            return out;
+        }
+        let mut out = Vec::with_capacity(prepared.len());
+        for (d, p) in datas.iter().zip(prepared) {
+            out.push(match p {
+                Ok(_) => self.scim_create(caller, ScimKind::User, d).await,
+                Err(e) => Err(e),
+            });
+        }
+        out
     }
 
     async fn scim_bulk_op(
