@@ -88,6 +88,16 @@ pub fn scim_error(e: DirError) -> ScimError {
     }
 }
 
+/// A user's validation failure; the UPN is derived from `userName`, so the message names it.
+fn user_validation_error(e: DirError) -> ScimError {
+    match e {
+        DirError::BadRequest(m) if m.contains("userPrincipalName") => {
+            ScimError::bad(ScimType::InvalidValue, format!("userName cannot be used: {m}"))
+        }
+        other => scim_error(other),
+    }
+}
+
 fn store_err(e: ostiary_store::StoreError) -> ScimError {
     scim_error(DirError::from_store(e))
 }
@@ -141,19 +151,18 @@ impl Core {
         }
     }
 
-    async fn scim_members(&self, caller: &Caller, group: ObjectId, base: &str) -> Result<Vec<Value>, ScimError> {
+    /// Every object of a direct relation, read page by page.
+    async fn related_all(
+        &self,
+        caller: &Caller,
+        relation: Relation,
+        cast: Option<ObjectKind>,
+    ) -> Result<Vec<DirectoryObject>, ScimError> {
         let mut out = Vec::new();
-        let mut q = ListQuery { top: MEMBER_PAGE, ..ListQuery::default() };
+        let mut q = ListQuery { top: MEMBER_PAGE, cast, ..ListQuery::default() };
         loop {
-            let page = self
-                .store
-                .list_related(caller.tenant, Relation::Members { group, transitive: false }, &q)
-                .await
-                .map_err(store_err)?;
-            for o in &page.items {
-                let kind = if o.kind() == ObjectKind::Group { "group" } else { "user" };
-                out.push(member_json(&o.id().to_string(), kind, base));
-            }
+            let page = self.store.list_related(caller.tenant, relation, &q).await.map_err(store_err)?;
+            out.extend(page.items);
             match page.next {
                 Some(n) => q.skip_token = Some(n),
                 None => return Ok(out),
@@ -161,26 +170,28 @@ impl Core {
         }
     }
 
+    async fn scim_members(&self, caller: &Caller, group: ObjectId, base: &str) -> Result<Vec<Value>, ScimError> {
+        let members = self.related_all(caller, Relation::Members { group, transitive: false }, None).await?;
+        Ok(members
+            .iter()
+            .map(|o| {
+                member_json(&o.id().to_string(), if o.kind() == ObjectKind::Group { "group" } else { "user" }, base)
+            })
+            .collect())
+    }
+
     /// A user's direct groups (SCIM's read-only `User.groups`).
     async fn scim_user_groups(&self, caller: &Caller, user: ObjectId, base: &str) -> Result<Vec<Value>, ScimError> {
-        let mut out = Vec::new();
-        let mut q = ListQuery { top: MEMBER_PAGE, cast: Some(ObjectKind::Group), ..ListQuery::default() };
-        loop {
-            let page = self
-                .store
-                .list_related(caller.tenant, Relation::MemberOf { object: user, transitive: false }, &q)
-                .await
-                .map_err(store_err)?;
-            for o in &page.items {
-                if let DirectoryObject::Group(g) = o {
-                    out.push(mapping::group_ref_json(&g.id.to_string(), &g.display_name, base));
-                }
-            }
-            match page.next {
-                Some(n) => q.skip_token = Some(n),
-                None => return Ok(out),
-            }
-        }
+        let groups = self
+            .related_all(caller, Relation::MemberOf { object: user, transitive: false }, Some(ObjectKind::Group))
+            .await?;
+        Ok(groups
+            .iter()
+            .filter_map(|o| match o {
+                DirectoryObject::Group(g) => Some(mapping::group_ref_json(&g.id.to_string(), &g.display_name, base)),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Refuses a group `displayName` another group has (Entra's provisioning relies on it).
@@ -370,13 +381,7 @@ impl Core {
     }
 
     async fn scim_validate_user(&self, caller: &Caller, u: &User) -> Result<(), ScimError> {
-        self.validate_user(caller, u).await.map_err(|e| match e {
-            // The UPN is derived from userName; name the SCIM attribute in the message.
-            DirError::BadRequest(m) if m.contains("userPrincipalName") => {
-                ScimError::bad(ScimType::InvalidValue, format!("userName cannot be used: {m}"))
-            }
-            other => scim_error(other),
-        })
+        self.validate_user(caller, u).await.map_err(user_validation_error)
     }
 
     async fn scim_set_password(&self, caller: &Caller, u: &mut User, password: String) -> Result<(), ScimError> {
@@ -447,20 +452,8 @@ impl Core {
     }
 
     async fn current_member_ids(&self, caller: &Caller, group: ObjectId) -> Result<HashSet<ObjectId>, ScimError> {
-        let mut out = HashSet::new();
-        let mut q = ListQuery { top: MEMBER_PAGE, ..ListQuery::default() };
-        loop {
-            let page = self
-                .store
-                .list_related(caller.tenant, Relation::Members { group, transitive: false }, &q)
-                .await
-                .map_err(store_err)?;
-            out.extend(page.items.iter().map(DirectoryObject::id));
-            match page.next {
-                Some(n) => q.skip_token = Some(n),
-                None => return Ok(out),
-            }
-        }
+        let members = self.related_all(caller, Relation::Members { group, transitive: false }, None).await?;
+        Ok(members.iter().map(DirectoryObject::id).collect())
     }
 
     /// Members to add and remove so that the group's members become `wanted`.
@@ -679,12 +672,7 @@ impl Core {
                 let mut u = new_user(&resource, &domains, now);
                 u.id = ObjectId::from_uuid(self.new_uuid());
                 u.last_modified_date_time = Some(now);
-                Self::validate_user_in(&u, &domains).map_err(|e| match e {
-                    DirError::BadRequest(m) if m.contains("userPrincipalName") => {
-                        ScimError::bad(ScimType::InvalidValue, format!("userName cannot be used: {m}"))
-                    }
-                    other => scim_error(other),
-                })?;
+                Self::validate_user_in(&u, &domains).map_err(user_validation_error)?;
                 Ok(DirectoryObject::User(u))
             })
             .collect();
