@@ -275,13 +275,52 @@ pub async fn fresh_store() -> Arc<dyn Store> {
     }
 }
 
-/// Creates database `ostiary_kit_<random>` through the admin URL and returns its URL.
+/// Creates database `ostiary_kit_<pid>_<random>` through the admin URL and returns its URL.
+///
+/// A test server cannot drop its database when it ends (no async drop), so the first call
+/// in each test process drops the databases that processes which have exited left behind:
+/// at most one test binary's databases exist at a time, which keeps a whole PostgreSQL run
+/// within a small disk.
 pub async fn fresh_pg_database(admin_url: &str) -> String {
-    let name = format!("ostiary_kit_{}", uuid::Uuid::new_v4().simple());
     use sqlx::Connection;
+    static REAPED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let pid = std::process::id();
     let mut conn = sqlx::PgConnection::connect(admin_url).await.unwrap();
+    REAPED.get_or_init(|| reap_dead_process_databases(admin_url, pid)).await;
+    let name = format!("ostiary_kit_{pid}_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    let _ = conn.close().await;
     replace_db(admin_url, &name)
+}
+
+/// Drops `ostiary_kit_*` databases whose creating process is gone (best effort).
+async fn reap_dead_process_databases(admin_url: &str, own_pid: u32) {
+    use sqlx::Connection;
+    let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await else { return };
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'ostiary\\_kit\\_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            continue;
+        }
+        let owner = name
+            .strip_prefix("ostiary_kit_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        let alive = match owner {
+            Some(p) => p == own_pid || std::path::Path::new(&format!("/proc/{p}")).exists(),
+            None => false,
+        };
+        if !alive {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+    let _ = conn.close().await;
 }
 
 fn replace_db(url: &str, db: &str) -> String {
