@@ -98,7 +98,8 @@ class PeerScimServer:
         out = open(log, "wb") if log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             ["timeout", "--kill-after=5", str(lifetime_s), venv_tool("scim2-server"),
-             "--hostname", "127.0.0.1", "--port", str(self.port), "--bearer-token", self.token],
+             # `=`: a token starting with "-" would otherwise read as an option (argparse).
+             "--hostname", "127.0.0.1", "--port", str(self.port), f"--bearer-token={self.token}"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 30

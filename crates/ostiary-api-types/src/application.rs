@@ -190,6 +190,21 @@ pub struct WebApplication {
     pub home_page_url: Option<String>,
     #[serde(default)]
     pub implicit_grant_settings: Option<ImplicitGrantSettings>,
+    /// Reply URLs with an index (SAML `AssertionConsumerServiceIndex`).
+    #[serde(default)]
+    pub redirect_uri_settings: Option<Vec<RedirectUriSetting>>,
+}
+
+/// `redirectUriSettings` entry: a reply URL and its optional index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedirectUriSetting {
+    /// `@odata.type` annotation, ignored.
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
+    pub odata_type: Option<String>,
+    pub uri: String,
+    #[serde(default)]
+    pub index: Option<i32>,
 }
 
 /// `spaApplication`: redirect URIs of single-page apps (PKCE, CORS-enabled token endpoint).

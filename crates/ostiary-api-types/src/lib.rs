@@ -22,15 +22,16 @@ mod user;
 pub use application::{
     AddPasswordRequest, ApiApplication, AppRole, Application, ApplicationCreate, ApplicationUpdate,
     ImplicitGrantSettings, KeyCredential, PasswordCredential, PasswordCredentialInput, PermissionScope,
-    PublicClientApplication, RemovePasswordRequest, RequiredResourceAccess, ResourceAccess, SpaApplication,
-    WebApplication,
+    PublicClientApplication, RedirectUriSetting, RemovePasswordRequest, RequiredResourceAccess, ResourceAccess,
+    SpaApplication, WebApplication,
 };
 pub use directory::{Collection, DirectoryObject, ReferenceCreate};
 pub use error::{GraphError, GraphErrorBody, InnerError, OAuthErrorBody};
 pub use group::{Group, GroupCreate, GroupUpdate};
 pub use serde_util::{Null, double_option};
 pub use service_principal::{
-    AppRoleAssignment, AppRoleAssignmentCreate, ServicePrincipal, ServicePrincipalCreate, ServicePrincipalUpdate,
+    AppRoleAssignment, AppRoleAssignmentCreate, SamlSingleSignOnSettings, ServicePrincipal, ServicePrincipalCreate,
+    ServicePrincipalUpdate,
 };
 pub use token::{BootstrapCredentials, TokenResponse};
 pub use user::{ObjectIdentity, PasswordProfile, User, UserCreate, UserUpdate};

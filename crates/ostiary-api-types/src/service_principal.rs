@@ -47,6 +47,38 @@ pub struct ServicePrincipalUpdate {
     pub notes: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// "saml", "oidc", "password", "notSupported" or null.
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub preferred_single_sign_on_mode: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub login_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub logout_url: Option<Option<String>>,
+    /// Which SAML signing certificate signs (SHA-1 thumbprint, hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_token_signing_key_thumbprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml_single_sign_on_settings: Option<SamlSingleSignOnSettings>,
+}
+
+/// `samlSingleSignOnSettings`: Graph's `relayState`, plus Ostiary's extensions (Entra keeps
+/// these in the portal or in token-issuance policies).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SamlSingleSignOnSettings {
+    /// `@odata.type` annotation, ignored.
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
+    pub odata_type: Option<String>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub relay_state: Option<Option<String>>,
+    /// "TokenOnly" (sign the assertion), "ResponseOnly" or "ResponseAndToken".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_option: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_signed_requests: Option<bool>,
+    /// The SP's request-signing certificates (base64 DER or PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_signing_certificates: Option<Vec<String>>,
 }
 
 /// The `microsoft.graph.servicePrincipal` resource.

@@ -126,6 +126,35 @@ enum Decision {
 }
 
 impl Core {
+    /// AADSTS50105 when the application requires assignment and neither the user nor one of
+    /// the user's groups (transitively) is assigned to it.
+    pub(crate) async fn assignment_error(
+        &self,
+        tenant: TenantId,
+        client_id: uuid::Uuid,
+        user: &ostiary_model::User,
+    ) -> Result<Option<OAuthError>, OAuthError> {
+        let state = self.tenant_state(tenant).await.map_err(|_| OAuthError::temporarily_unavailable())?;
+        let Some(sp) = state.clients.get(&client_id).and_then(|c| c.sp.clone()) else { return Ok(None) };
+        if !sp.app_role_assignment_required {
+            return Ok(None);
+        }
+        if state.grants.contains_key(&(user.id, sp.id)) {
+            return Ok(None);
+        }
+        let groups = self.transitive_groups(tenant, user.id).await?;
+        if groups.iter().any(|g| state.grants.contains_key(&(*g, sp.id))) {
+            return Ok(None);
+        }
+        Ok(Some(OAuthError::access_denied(
+            50105,
+            &format!(
+                "Your administrator has configured the application {} ('{}') to block users unless they are specifically granted ('assigned') access to the application. The signed in user '{}' is blocked because they are not a direct member of a group with access, nor had access directly assigned by an administrator. Please contact your administrator to assign access to this application.",
+                sp.display_name, sp.app_id, user.user_principal_name
+            ),
+        )))
+    }
+
     /// Runs Conditional Access for an identified user in an interactive flow. Returns the page to
     /// show instead of continuing, if any; `flow` is updated (the caller saves it).
     pub(crate) async fn access_gate(
@@ -268,6 +297,12 @@ impl Core {
             Decision::Interrupt(r @ policy::Requirement::Unsatisfiable { .. }) => {
                 Some(Next::Fail(requirement_error(&r, resource_name)))
             }
+        };
+
+        // Assignment required (Entra's AADSTS50105) outranks every other outcome.
+        let next = match self.assignment_error(tenant, flow.client_id, &user).await? {
+            Some(e) => Some(Next::Fail(e)),
+            None => next,
         };
 
         // The sign-in log: interrupts once, then the final outcome.

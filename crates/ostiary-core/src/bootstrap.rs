@@ -256,6 +256,10 @@ impl Core {
             description: None,
             notes: None,
             access_token_signing_algorithm: app.api.access_token_signing_algorithm.clone(),
+            preferred_single_sign_on_mode: None,
+            login_url: None,
+            logout_url: None,
+            ostiary_saml: None,
             created_date_time: now,
         }
     }

@@ -42,6 +42,8 @@ pub enum Next {
     DeviceDone { approved: bool },
     /// Show an error page (nothing can be sent to the client).
     Fail(OAuthError),
+    /// Send a SAML error Response (second-level status code, message) to the validated ACS.
+    SamlError { sub_code: String, message: String },
 }
 
 /// Why the flow needs a fresh sign-in despite a session.
@@ -70,6 +72,10 @@ impl Core {
         ctx: &crate::logs::RequestContext,
     ) -> Result<Next, OAuthError> {
         let now = self.now().unix_timestamp();
+        if let Some(reject) = flow.saml.as_ref().and_then(|s| s.reject.clone()) {
+            let _ = self.end_flow(tenant, flow_id).await;
+            return Ok(Next::SamlError { sub_code: reject.0, message: reject.1 });
+        }
         if flow.user_id.is_none() {
             if flow.prompt.as_deref() == Some("select_account") && session.is_some() {
                 return Ok(Next::SelectAccount);
@@ -102,6 +108,19 @@ impl Core {
         let Some(client_sp) = client.sp.clone() else {
             return Ok(Next::Fail(OAuthError::application_not_found(&flow.client_id.to_string())));
         };
+        if flow.saml.is_some() {
+            // A SAML sign-in: the application is its own resource, and there is no consent.
+            let _entry = match self
+                .run_gate(tenant, flow_id, &mut flow, entry, client.app.app_id, &client_sp.display_name, ctx)
+                .await?
+            {
+                Ok(entry) => entry,
+                Err(next) => return Ok(next),
+            };
+            self.end_flow(tenant, flow_id).await.map_err(|_| OAuthError::temporarily_unavailable())?;
+            let key = flow.session_key.clone().or_else(|| session.map(|s| s.key.clone()).filter(|k| !k.is_empty()));
+            return self.finish_saml_flow(tenant, &flow, key.as_deref()).await;
+        }
         let parsed = match ostiary_oauth::parse_delegated_scopes(&flow.scopes) {
             Ok(p) => p,
             Err(e) => return Ok(self.error_params(&flow, &e)),
@@ -110,56 +129,12 @@ impl Core {
             Ok(r) => r,
             Err(e) => return Ok(self.error_params(&flow, &e)),
         };
-        if let Some(next) = self.access_gate(tenant, &mut flow, resource.app_id, &resource.display_name, ctx).await? {
-            let next = match next {
-                // Blocked: the client hears `access_denied` (AADSTS53003) when it can be told.
-                Next::Fail(e) if !flow.redirect_uri.is_empty() => {
-                    let _ = self.end_flow(tenant, flow_id).await;
-                    self.error_params(&flow, &e)
-                }
-                Next::Fail(e) => {
-                    let _ = self.end_flow(tenant, flow_id).await;
-                    Next::Fail(e)
-                }
-                // A silent request cannot show a page: the client must come back interactively.
-                Next::Mfa { .. } | Next::RegisterMfa { .. } | Next::ChangePassword | Next::SignIn
-                    if flow.prompt.as_deref() == Some("none") =>
-                {
-                    let _ = self.end_flow(tenant, flow_id).await;
-                    // The error names what the interactive request will ask for.
-                    use ostiary_policy::{ReauthFactor, Requirement};
-                    let e = match &next {
-                        Next::RegisterMfa { .. } => OAuthError::interaction_required(
-                            50079,
-                            &format!(
-                                "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access '{}'.",
-                                resource.display_name
-                            ),
-                        ),
-                        Next::ChangePassword => {
-                            crate::access::requirement_error(&Requirement::PasswordChange, &resource.display_name)
-                        }
-                        // The gate sends a flow back to sign-in only for the sign-in frequency.
-                        Next::SignIn => crate::access::requirement_error(
-                            &Requirement::Reauthenticate { factor: ReauthFactor::Primary, max_age_secs: 0 },
-                            &resource.display_name,
-                        ),
-                        _ => crate::access::requirement_error(&Requirement::Mfa, &resource.display_name),
-                    };
-                    self.error_params(&flow, &e)
-                }
-                other => {
-                    if !self.save_flow(tenant, entry, &flow).await.map_err(|_| OAuthError::temporarily_unavailable())? {
-                        return Ok(Next::Fail(OAuthError::invalid_request(
-                            50089,
-                            "The sign-in flow was already completed or has expired.",
-                        )));
-                    }
-                    other
-                }
+        let entry =
+            match self.run_gate(tenant, flow_id, &mut flow, entry, resource.app_id, &resource.display_name, ctx).await?
+            {
+                Ok(entry) => entry,
+                Err(next) => return Ok(next),
             };
-            return Ok(next);
-        }
         let consented = self
             .consented_scopes(tenant, client_sp.id, resource.id, user_id)
             .await
@@ -273,8 +248,86 @@ impl Core {
         Ok(Next::Respond { params })
     }
 
+    /// Runs the access gate (Conditional Access, assignment, MFA) for an identified user: the
+    /// page or response to show instead of continuing, or the flow's entry to go on with.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_gate(
+        &self,
+        tenant: TenantId,
+        flow_id: &str,
+        flow: &mut PendingFlow,
+        entry: KvEntry,
+        resource_app_id: uuid::Uuid,
+        resource_name: &str,
+        ctx: &crate::logs::RequestContext,
+    ) -> Result<Result<KvEntry, Next>, OAuthError> {
+        if let Some(next) = self.access_gate(tenant, flow, resource_app_id, resource_name, ctx).await? {
+            let next = match next {
+                // Blocked: the client hears `access_denied` (AADSTS53003) when it can be told.
+                // A SAML application is not told: Entra shows the error page, so does Ostiary.
+                Next::Fail(e) if !flow.redirect_uri.is_empty() && flow.saml.is_none() => {
+                    let _ = self.end_flow(tenant, flow_id).await;
+                    self.error_params(flow, &e)
+                }
+                Next::Fail(e) => {
+                    let _ = self.end_flow(tenant, flow_id).await;
+                    Next::Fail(e)
+                }
+                // A silent request cannot show a page: the client must come back interactively.
+                Next::Mfa { .. } | Next::RegisterMfa { .. } | Next::ChangePassword | Next::SignIn
+                    if flow.prompt.as_deref() == Some("none") =>
+                {
+                    let _ = self.end_flow(tenant, flow_id).await;
+                    // The error names what the interactive request will ask for.
+                    use ostiary_policy::{ReauthFactor, Requirement};
+                    let e = match &next {
+                        Next::RegisterMfa { .. } => OAuthError::interaction_required(
+                            50079,
+                            &format!(
+                                "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access '{}'.",
+                                resource_name
+                            ),
+                        ),
+                        Next::ChangePassword => {
+                            crate::access::requirement_error(&Requirement::PasswordChange, resource_name)
+                        }
+                        // The gate sends a flow back to sign-in only for the sign-in frequency.
+                        Next::SignIn => crate::access::requirement_error(
+                            &Requirement::Reauthenticate { factor: ReauthFactor::Primary, max_age_secs: 0 },
+                            resource_name,
+                        ),
+                        _ => crate::access::requirement_error(&Requirement::Mfa, resource_name),
+                    };
+                    self.error_params(flow, &e)
+                }
+                other => {
+                    if !self.save_flow(tenant, entry, flow).await.map_err(|_| OAuthError::temporarily_unavailable())? {
+                        return Ok(Err(Next::Fail(OAuthError::invalid_request(
+                            50089,
+                            "The sign-in flow was already completed or has expired.",
+                        ))));
+                    }
+                    other
+                }
+            };
+            return Ok(Err(next));
+        }
+        Ok(Ok(entry))
+    }
+
     /// The error response for a flow whose redirect URI is already validated.
     pub fn error_params(&self, flow: &PendingFlow, e: &OAuthError) -> Next {
+        if flow.saml.is_some() {
+            // SAML: a Responder status with the closest second-level code, AADSTS text kept.
+            let sub = match e.kind {
+                ostiary_oauth::ErrorKind::LoginRequired | ostiary_oauth::ErrorKind::InteractionRequired => {
+                    ostiary_saml::STATUS_NO_PASSIVE
+                }
+                ostiary_oauth::ErrorKind::AccessDenied => ostiary_saml::STATUS_REQUEST_DENIED,
+                _ => ostiary_saml::STATUS_AUTHN_FAILED,
+            };
+            return Next::SamlError { sub_code: sub.into(), message: format!("AADSTS{}: {}", e.code, e.description) };
+        }
         let mut params = vec![
             ("error".to_string(), e.kind.as_str().to_string()),
             ("error_description".to_string(), format!("AADSTS{}: {}", e.code, e.description)),

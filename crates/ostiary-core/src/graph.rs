@@ -173,6 +173,10 @@ pub fn graph_service_principal(id: ObjectId, _tenant: TenantId, now: OffsetDateT
         description: None,
         notes: None,
         access_token_signing_algorithm: None,
+        preferred_single_sign_on_mode: None,
+        login_url: None,
+        logout_url: None,
+        ostiary_saml: None,
         created_date_time: now,
     }
 }

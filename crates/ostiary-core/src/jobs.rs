@@ -97,6 +97,10 @@ impl Core {
                 for c in app.key_credentials.iter().filter(|c| c.end_date_time <= limit) {
                     out.push(base("certificate", c.key_id, &c.display_name, c.end_date_time));
                 }
+                let saml = client.sp.as_ref().and_then(|sp| sp.ostiary_saml.as_ref());
+                for c in saml.iter().flat_map(|s| s.certificates.iter()).filter(|c| c.end_date_time <= limit) {
+                    out.push(base("samlSigningCertificate", c.key_id, &c.display_name, c.end_date_time));
+                }
             }
         }
         out.sort_by_key(|c| c.end_date_time);

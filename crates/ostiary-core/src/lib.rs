@@ -24,6 +24,7 @@ pub mod mfa;
 pub mod observe;
 pub mod provisioning;
 pub mod risk;
+pub mod saml;
 pub mod scim;
 pub mod settings;
 pub mod signin;
@@ -111,6 +112,8 @@ pub struct Core {
     pub(crate) protection: std::sync::OnceLock<risk::Protection>,
     /// Outbound provisioning: the SCIM connector and the run lock.
     pub(crate) provisioning: provisioning::Runtime,
+    /// Unsealed SAML signing keys of applications.
+    pub(crate) saml_keys: saml::SamlKeys,
 }
 
 impl Core {
@@ -142,6 +145,7 @@ impl Core {
             geoip: std::sync::OnceLock::new(),
             protection: std::sync::OnceLock::new(),
             provisioning: provisioning::Runtime::default(),
+            saml_keys: saml::SamlKeys::default(),
         })
     }
 

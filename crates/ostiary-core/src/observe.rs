@@ -59,6 +59,16 @@ impl Core {
                     if let Some(e) = nearest_expiry(certs, now) {
                         m.credential_expiry.set(&[&tenant, &app, "certificate"], seconds_until(now, e));
                     }
+                    // SAML token-signing certificates: the one that signs is what matters.
+                    if let Some(c) = client
+                        .sp
+                        .as_ref()
+                        .and_then(|sp| sp.ostiary_saml.as_ref())
+                        .and_then(crate::saml::active_certificate)
+                    {
+                        m.credential_expiry
+                            .set(&[&tenant, &app, "samlSigningCertificate"], seconds_until(now, c.end_date_time));
+                    }
                 }
                 for (kid, not_after) in &state.keys.certificate_expiry {
                     m.certificate_expiry.set(&[&tenant, "signing_key", kid], seconds_until(now, *not_after));

@@ -81,6 +81,9 @@ pub struct PendingFlow {
     /// Store key of the SSO session this flow signed in (the `persistentBrowser` control marks it).
     #[serde(default)]
     pub session_key: Option<String>,
+    /// A SAML sign-in: the application, request and RelayState the Response answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml: Option<crate::saml::SamlFlow>,
     /// The second factor proven in this flow (for the sign-in record; the session's earlier
     /// factors are "Previously satisfied").
     #[serde(default)]
@@ -105,6 +108,12 @@ pub struct Session {
     /// `persistentBrowser` session control: the cookie outlives the browser only when allowed.
     #[serde(default)]
     pub persistent: bool,
+    /// SAML applications signed in through this session (single-logout targets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saml: Vec<crate::saml::SamlParticipant>,
+    /// The session's store key (not stored: filled in when the session is read).
+    #[serde(skip)]
+    pub key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -317,6 +326,8 @@ impl Core {
             methods: methods.to_vec(),
             mfa_time: None,
             persistent: false,
+            saml: Vec::new(),
+            key: String::new(),
         };
         let mut e = entry("session", secret_key(&cookie), to_doc(&s), Some(session_expiry(&s, &settings)));
         e.user_id = Some(user);
@@ -395,6 +406,7 @@ impl Core {
             return Ok(None);
         };
         let Ok(mut s) = serde_json::from_value::<Session>(e.doc.clone()) else { return Ok(None) };
+        s.key = e.key.clone();
         let new_app = app.filter(|a| !s.apps.iter().any(|x| x == a));
         if new_app.is_some() || now.unix_timestamp() - s.last_seen >= 60 {
             if let Some(a) = new_app {

@@ -168,7 +168,7 @@ impl Core {
     }
 
     /// Values of the resource's enabled user roles granted to the user, directly or via groups.
-    fn user_roles(state: &TenantState, resource: &ServicePrincipal, principals: &[ObjectId]) -> Vec<String> {
+    pub(crate) fn user_roles(state: &TenantState, resource: &ServicePrincipal, principals: &[ObjectId]) -> Vec<String> {
         let mut roles = BTreeSet::new();
         for p in principals {
             if let Some(ids) = state.grants.get(&(*p, resource.id)) {
@@ -186,7 +186,11 @@ impl Core {
         roles.into_iter().collect()
     }
 
-    async fn transitive_groups(&self, tenant: TenantId, user: ObjectId) -> Result<Vec<ObjectId>, OAuthError> {
+    pub(crate) async fn transitive_groups(
+        &self,
+        tenant: TenantId,
+        user: ObjectId,
+    ) -> Result<Vec<ObjectId>, OAuthError> {
         let mut out = Vec::new();
         let mut q = ListQuery { top: 999, cast: Some(ObjectKind::Group), ..ListQuery::default() };
         loop {

@@ -447,6 +447,21 @@ impl SigningKey {
         self.sign_with_prefix(&prefix, payload_json)
     }
 
+    /// Raw RSASSA-PKCS1-v1_5 with SHA-256 over `msg`, for XML-DSig and the SAML
+    /// HTTP-Redirect binding (`rsa-sha256`), which sign bytes rather than a JWS.
+    /// Fails with [`CryptoError::InvalidInput`] for a non-RSA key. The key's
+    /// configured [`Alg`] does not matter: an RSA key loaded for PS256 still
+    /// signs PKCS#1 v1.5 here.
+    pub fn sign_rsa_sha256(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let KeyPairKind::Rsa(kp) = &self.pair else {
+            return Err(CryptoError::InvalidInput("rsa-sha256 needs an RSA key".into()));
+        };
+        let mut signature = vec![0u8; kp.public_modulus_len()];
+        kp.sign(&sig::RSA_PKCS1_SHA256, &self.rng, msg, &mut signature)
+            .map_err(|_| CryptoError::Internal("signing failed".into()))?;
+        Ok(signature)
+    }
+
     fn sign_with_prefix(&self, header_prefix: &str, payload_json: &[u8]) -> Result<String, CryptoError> {
         let sig_len = match &self.pair {
             KeyPairKind::Rsa(kp) => kp.public_modulus_len(),
@@ -738,6 +753,22 @@ mod tests {
         }
         assert!(decode_unverified(&token).is_ok());
         assert!(token.len() < MAX_TOKEN_LEN);
+    }
+
+    #[test]
+    fn sign_rsa_sha256_raw() {
+        let (rsa, _) = rs256();
+        let msg = b"SAMLRequest=abc&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256";
+        let signature = rsa.sign_rsa_sha256(msg).unwrap();
+        assert_eq!(signature.len(), 256);
+        let cert = Certificate::from_der(rsa.cert_der()).unwrap();
+        cert.public_key.verify(Alg::RS256, msg, &signature).unwrap();
+        assert_eq!(cert.public_key.verify(Alg::RS256, b"other", &signature), Err(CryptoError::BadSignature));
+        assert_eq!(cert.public_key.verify(Alg::PS256, msg, &signature), Err(CryptoError::BadSignature));
+        // PKCS#1 v1.5 is deterministic.
+        assert_eq!(rsa.sign_rsa_sha256(msg).unwrap(), signature);
+        let (ec, _) = es256();
+        assert!(matches!(ec.sign_rsa_sha256(msg), Err(CryptoError::InvalidInput(_))));
     }
 
     #[test]

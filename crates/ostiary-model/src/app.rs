@@ -108,6 +108,9 @@ pub struct WebApplication {
     pub logout_url: Option<String>,
     #[serde(default)]
     pub home_page_url: Option<String>,
+    /// Reply URLs with an index (SAML `AssertionConsumerServiceIndex`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uri_settings: Vec<crate::saml::RedirectUriSetting>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -209,6 +212,18 @@ pub struct ServicePrincipal {
     /// Ostiary extension copied from the application's `api`.
     #[serde(default)]
     pub access_token_signing_algorithm: Option<String>,
+    /// "saml", "oidc", "password", "notSupported" or none.
+    #[serde(default)]
+    pub preferred_single_sign_on_mode: Option<String>,
+    /// Sign-on URL (where SP-initiated sign-in starts, for the My Apps link).
+    #[serde(default)]
+    pub login_url: Option<String>,
+    /// The SP's SAML single-logout URL (HTTP-Redirect binding).
+    #[serde(default)]
+    pub logout_url: Option<String>,
+    /// SAML settings; never shown as such (Graph renders the Entra-shaped parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ostiary_saml: Option<crate::saml::SamlSettings>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_date_time: OffsetDateTime,
 }

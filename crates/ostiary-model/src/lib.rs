@@ -6,6 +6,7 @@ pub mod app;
 pub mod error;
 pub mod ids;
 pub mod keys;
+pub mod saml;
 pub mod tenant;
 pub mod user;
 pub mod validate;
@@ -17,6 +18,7 @@ pub use app::{
 pub use error::ModelError;
 pub use ids::{ObjectId, TenantId};
 pub use keys::StoredSigningKey;
+pub use saml::{RedirectUriSetting, SamlCertificate, SamlClaim, SamlSettings};
 pub use tenant::Tenant;
 pub use user::{Group, User};
 

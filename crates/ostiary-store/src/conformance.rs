@@ -199,6 +199,10 @@ fn service_principal(name: &str, app_id: Uuid) -> ServicePrincipal {
         description: None,
         notes: None,
         access_token_signing_algorithm: None,
+        preferred_single_sign_on_mode: None,
+        login_url: None,
+        logout_url: None,
+        ostiary_saml: None,
         created_date_time: T0,
     }
 }

@@ -9,6 +9,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod ops;
 pub mod pages;
+pub mod saml;
 pub mod scim;
 pub mod signin;
 
@@ -42,6 +43,9 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/oauth2/v2.0/introspect", post(oauth::introspect))
         .route("/{tenant}/oauth2/v2.0/revoke", post(oauth::revoke))
         .route("/{tenant}/oauth2/v2.0/logout", get(signin::logout).post(signin::logout))
+        .route("/{tenant}/saml2", get(saml::saml2).post(saml::saml2))
+        .route("/{tenant}/saml2/launch/{app}", get(saml::launch))
+        .route("/{tenant}/federationmetadata/2007-06/federationmetadata.xml", get(saml::metadata))
         .route("/{tenant}/login", get(signin::login).post(signin::login))
         .route("/{tenant}/consent", get(signin::consent).post(signin::consent))
         .route("/{tenant}/selectaccount", get(signin::select_account).post(signin::select_account))

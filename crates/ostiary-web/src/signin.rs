@@ -84,6 +84,24 @@ impl<'a> PageCtx<'a> {
         }
     }
 
+    /// Allows iframes of these URLs' origins (front-channel logout).
+    pub(crate) fn allow_frames(&mut self, urls: &[String]) {
+        for o in urls.iter().filter_map(|u| origin(u)) {
+            if !self.frame_src.contains(&o) {
+                self.frame_src.push(o);
+            }
+        }
+    }
+
+    /// Allows navigation (a redirect after a form post) to this URL's origin.
+    pub(crate) fn allow_form_action(&mut self, url: &str) {
+        if let Some(o) = origin(url)
+            && !self.form_action.contains(&o)
+        {
+            self.form_action.push(o);
+        }
+    }
+
     pub(crate) fn html(&self, status: StatusCode, body: String) -> Response {
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
@@ -199,6 +217,14 @@ pub(crate) async fn next_response(
         Next::Fail(e) => {
             page.error_page(StatusCode::BAD_REQUEST, "Sorry, but we're having trouble signing you in.", &e)
         }
+        Next::SamlError { sub_code, message } => {
+            match page.core.saml_error_response(tenant, flow, &sub_code, &message).await {
+                Ok(params) => respond(page, flow, &params),
+                Err(e) => {
+                    page.error_page(StatusCode::BAD_REQUEST, "Sorry, but we're having trouble signing you in.", &e)
+                }
+            }
+        }
     }
 }
 
@@ -306,7 +332,7 @@ pub async fn authorize(
         Platform::Spa => "spa",
         Platform::PublicClient => "publicClient",
     };
-    let mut flow = PendingFlow {
+    let flow = PendingFlow {
         client_id: app.app_id,
         app_name: app.display_name.clone(),
         redirect_uri,
@@ -352,7 +378,19 @@ pub async fn authorize(
             core.error_params(&flow, &OAuthError::invalid_scope("The request must include a 'scope' parameter."));
         return next_response(&mut page, tenant, "", &flow, next).await;
     }
-    let (browser, new_cookie) = browser_cookie(&headers, core);
+    run_new_flow(&mut page, tenant, &headers, &meta, flow).await
+}
+
+/// Stores a new flow bound to this browser and takes its first step (sign-in page, SSO, ...).
+pub(crate) async fn run_new_flow(
+    page: &mut PageCtx<'_>,
+    tenant: TenantId,
+    headers: &HeaderMap,
+    meta: &RequestMeta,
+    mut flow: PendingFlow,
+) -> Response {
+    let core = page.core;
+    let (browser, new_cookie) = browser_cookie(headers, core);
     flow.browser = secret_key(&browser);
     let Ok(flow_id) = core.start_flow(tenant, &flow).await else {
         return page.error_page(
@@ -361,7 +399,7 @@ pub async fn authorize(
             &OAuthError::temporarily_unavailable(),
         );
     };
-    let session = current_session(core, &headers, tenant, Some(&app.app_id.to_string())).await;
+    let session = current_session(core, headers, tenant, Some(&flow.client_id.to_string())).await;
     let Ok(Some((flow, entry))) = core.load_flow(tenant, &flow_id, Some(&browser), None).await else {
         return page.error_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -373,7 +411,7 @@ pub async fn authorize(
         Ok(n) => n,
         Err(e) => Next::Fail(e),
     };
-    let mut resp = next_response(&mut page, tenant, &flow_id, &flow, next).await;
+    let mut resp = next_response(page, tenant, &flow_id, &flow, next).await;
     if new_cookie {
         set_cookie(&mut resp, BROWSER_COOKIE, &browser, None);
     }
@@ -975,6 +1013,8 @@ pub async fn logout(
         && let Ok(Some(session)) = core.end_session(tenant, &c).await
         && let Some(state) = &state
     {
+        let plan = core.saml_logout_plan(tenant, Some(&session), None).await;
+        front_channel.extend(plan.front_channel);
         for app in &session.apps {
             let logout_url = uuid::Uuid::parse_str(app)
                 .ok()

@@ -71,6 +71,12 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: crate::provisioning_cli::ProvisioningCmd,
     },
+    /// SAML single sign-on of an application: show, configure, import SP metadata, signing
+    /// certificates (add, activate, remove), IdP metadata URL.
+    Saml {
+        #[command(subcommand)]
+        cmd: crate::saml_cli::SamlCmd,
+    },
 }
 
 /// `ostiary login`: from a bootstrap credentials file, or from explicit values with the secret on
@@ -704,6 +710,7 @@ pub async fn run(cmd: AdminCommand, output: OutputFormat) -> ExitCode {
         AdminCommand::Logs { cmd } => crate::logs_cli::run(cmd, output).await,
         AdminCommand::Policies { cmd } => crate::policies_cli::run(cmd, output).await,
         AdminCommand::Provisioning { cmd } => crate::provisioning_cli::run(cmd, output).await,
+        AdminCommand::Saml { cmd } => crate::saml_cli::run(cmd, output).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -1344,6 +1351,40 @@ fn expiring_credentials(
     (found, unreadable)
 }
 
+/// SAML token-signing certificates (the `Verify` key credentials of service principals) that
+/// end at or before `now + within`.
+fn expiring_saml_certificates(
+    sps: &[ostiary_api_types::ServicePrincipal],
+    now: time::OffsetDateTime,
+    within: time::Duration,
+) -> Vec<ExpiringCredential> {
+    let limit = now + within;
+    let mut found = Vec::new();
+    for sp in sps {
+        for c in sp.key_credentials.iter().filter(|c| c.usage.as_deref() == Some("Verify")) {
+            let Some(end) = c.end_date_time.as_deref().and_then(|e| time::OffsetDateTime::parse(e, &Rfc3339).ok())
+            else {
+                continue;
+            };
+            if end > limit {
+                continue;
+            }
+            found.push(ExpiringCredential {
+                app_display_name: sp.display_name.clone(),
+                app_id: sp.app_id,
+                credential_type: "samlSigningCertificate",
+                key_id: c.key_id,
+                display_name: c.display_name.clone(),
+                end_date_time: end.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default(),
+                days_left: (end - now).whole_seconds().div_euclid(86_400),
+                expired: end <= now,
+                end,
+            });
+        }
+    }
+    found
+}
+
 /// The table rows of the `apps expiring` report.
 fn expiring_rows(creds: &[ExpiringCredential]) -> Vec<Vec<String>> {
     creds
@@ -1375,8 +1416,16 @@ async fn apps_expiring(client: &AdminClient, within: time::Duration, output: Out
         select: ["id", "appId", "displayName", "passwordCredentials", "keyCredentials"].map(str::to_owned).to_vec(),
     };
     let apps = client.list_applications(&query).await?;
+    let sp_query = ListQuery {
+        filter: None,
+        top: None,
+        select: ["id", "appId", "displayName", "keyCredentials"].map(str::to_owned).to_vec(),
+    };
+    let sps = client.list_service_principals(&sp_query).await?;
     let now = crate::runtime::SystemClock.now();
-    let (found, unreadable) = expiring_credentials(&apps, now, within);
+    let (mut found, unreadable) = expiring_credentials(&apps, now, within);
+    found.extend(expiring_saml_certificates(&sps, now, within));
+    found.sort_by(|a, b| a.end.cmp(&b.end).then_with(|| a.app_display_name.cmp(&b.app_display_name)));
     for warning in &unreadable {
         eprintln!("warning: {warning}");
     }

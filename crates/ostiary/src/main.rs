@@ -9,6 +9,7 @@ mod logs_cli;
 mod policies_cli;
 mod provisioning_cli;
 mod runtime;
+mod saml_cli;
 mod serve;
 
 use clap::{Parser, Subcommand};

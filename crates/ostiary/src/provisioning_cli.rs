@@ -87,7 +87,7 @@ pub enum ProvisioningCmd {
 }
 
 /// The service principal's object id.
-async fn resolve_sp(client: &AdminClient, which: &Which) -> CliResult<String> {
+pub(crate) async fn resolve_sp(client: &AdminClient, which: &Which) -> CliResult<String> {
     match (&which.app, &which.sp) {
         (_, Some(sp)) => {
             let id = Uuid::parse_str(sp.trim()).map_err(|_| usage(format!("--sp `{sp}` is not an object id")))?;

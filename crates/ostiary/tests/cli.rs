@@ -729,3 +729,112 @@ fn policies_cli_guards_lockout_and_explains_what_if() {
     assert_eq!(out.status.code(), Some(1));
     drop(server);
 }
+
+#[test]
+fn saml_cli_configures_an_application_rotates_certificates_and_reports_expiry() {
+    let dir = temp_dir("saml");
+    let server = start(&dir);
+    let port = server.port;
+    let path = dir.join("bootstrap-credentials.json");
+    let out = ostiary(&["login", "--bootstrap-file", path.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created = json_of(ostiary(&["apps", "create", "--name", "SAML via CLI", "--output", "json"], &dir));
+    let app_id = created["application"]["appId"].as_str().unwrap().to_string();
+
+    // A usage error needs no server round trip and exits 2.
+    let out = ostiary(&["saml", "configure", "--app", &app_id, "--claim", "nosource"], &dir);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let v = json_of(ostiary(
+        &[
+            "saml",
+            "configure",
+            "--app",
+            &app_id,
+            "--entity-id",
+            "https://sp.example/metadata",
+            "--reply-url",
+            "https://sp.example/acs",
+            "--reply-url",
+            "https://sp.example/acs-two=5",
+            "--logout-url",
+            "https://sp.example/slo",
+            "--relay-state",
+            "/start",
+            "--sign",
+            "both",
+            "--name-id-format",
+            "persistent",
+            "--name-id-source",
+            "objectId",
+            "--claim",
+            "dept=user:department",
+            "--claim",
+            "http://schemas.example.org/claims/Group=groups",
+            "--output",
+            "json",
+        ],
+        &dir,
+    ));
+    assert_eq!(v["preferredSingleSignOnMode"], "saml");
+    assert_eq!(v["entityIds"], serde_json::json!(["https://sp.example/metadata"]));
+    assert_eq!(v["replyUrls"], serde_json::json!(["https://sp.example/acs", "https://sp.example/acs-two"]));
+    assert_eq!(v["logoutUrl"], "https://sp.example/slo");
+    assert_eq!(v["samlSingleSignOnSettings"]["relayState"], "/start");
+    assert_eq!(v["samlSingleSignOnSettings"]["signingOption"], "ResponseAndToken");
+    let claims = records(&v["claimsPolicy"]["claims"]);
+    assert_eq!(claims[0]["nameIdFormat"], "persistent");
+    assert_eq!(claims[1]["name"], "dept");
+    assert_eq!(claims[2]["namespace"], "http://schemas.example.org/claims");
+
+    // Certificates: the first signs; a second is published, then activated; the active one
+    // cannot be removed while another exists.
+    let c1 = json_of(ostiary(
+        &["saml", "add-cert", "--app", &app_id, "--name", "CN=First", "--years", "1", "--output", "json"],
+        &dir,
+    ));
+    let v = json_of(ostiary(&["saml", "show", "--app", &app_id, "--output", "json"], &dir));
+    assert_eq!(v["preferredTokenSigningKeyThumbprint"], c1["thumbprint"]);
+    let c2 = json_of(ostiary(&["saml", "add-cert", "--app", &app_id, "--years", "2", "--output", "json"], &dir));
+    let url = ostiary(&["saml", "metadata", "--app", &app_id], &dir);
+    let url = String::from_utf8_lossy(&url.stdout).trim().to_string();
+    assert!(url.starts_with(&format!("https://127.0.0.1:{port}/")), "{url}");
+    let md = https(&dir).get(&url).send().unwrap().text().unwrap();
+    assert!(
+        md.contains(c1["key"].as_str().unwrap()) && md.contains(c2["key"].as_str().unwrap()),
+        "both published: {md}"
+    );
+    let thumb2 = c2["thumbprint"].as_str().unwrap();
+    let v = json_of(ostiary(&["saml", "activate-cert", "--app", &app_id, thumb2, "--output", "json"], &dir));
+    assert_eq!(v["preferredTokenSigningKeyThumbprint"], thumb2);
+    let out = ostiary(&["saml", "remove-cert", "--app", &app_id, c2["keyId"].as_str().unwrap()], &dir);
+    assert_eq!(out.status.code(), Some(1), "the active certificate stays: {}", String::from_utf8_lossy(&out.stderr));
+
+    // `apps expiring` names SAML signing certificates.
+    let v = json_of(ostiary(&["apps", "expiring", "--within", "400d", "--output", "json"], &dir));
+    let ours: Vec<&Value> = records(&v).iter().filter(|c| c["appId"] == app_id.as_str()).collect();
+    assert_eq!(ours.len(), 1, "only the one-year certificate: {v}");
+    assert_eq!(ours[0]["credentialType"], "samlSigningCertificate");
+    assert_eq!(ours[0]["keyId"], c1["keyId"]);
+    let v = json_of(ostiary(
+        &["saml", "remove-cert", "--app", &app_id, c1["keyId"].as_str().unwrap(), "--output", "json"],
+        &dir,
+    ));
+    assert_eq!(records(&v["keyCredentials"]).len(), 2, "one certificate (Sign + Verify) left: {v}");
+
+    // Import of SP metadata; a missing file is a usage error, hostile XML a server refusal.
+    let sp_md = dir.join("sp.xml");
+    std::fs::write(&sp_md, r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://imported.example/sp"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://imported.example/acs" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>"#).unwrap();
+    let v = json_of(ostiary(
+        &["saml", "import-metadata", "--app", &app_id, "--file", sp_md.to_str().unwrap(), "--output", "json"],
+        &dir,
+    ));
+    assert_eq!(v["entityIds"][0], "https://imported.example/sp");
+    assert!(records(&v["replyUrls"]).iter().any(|u| u == "https://imported.example/acs"), "{v}");
+    let out = ostiary(&["saml", "import-metadata", "--app", &app_id, "--file", "/nonexistent.xml"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::write(&sp_md, "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>").unwrap();
+    let out = ostiary(&["saml", "import-metadata", "--app", &app_id, "--file", sp_md.to_str().unwrap()], &dir);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(server);
+}

@@ -213,10 +213,24 @@ fn rra(r: api::RequiredResourceAccess) -> m::RequiredResourceAccess {
 }
 
 fn web(w: api::WebApplication) -> m::WebApplication {
+    let settings: Vec<m::RedirectUriSetting> = w
+        .redirect_uri_settings
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| m::RedirectUriSetting { uri: s.uri, index: s.index })
+        .collect();
+    let mut redirect_uris = w.redirect_uris.unwrap_or_default();
+    // As in Graph, the two lists describe the same reply URLs.
+    for s in &settings {
+        if !redirect_uris.contains(&s.uri) {
+            redirect_uris.push(s.uri.clone());
+        }
+    }
     m::WebApplication {
-        redirect_uris: w.redirect_uris.unwrap_or_default(),
+        redirect_uris,
         logout_url: w.logout_url,
         home_page_url: w.home_page_url,
+        redirect_uri_settings: settings.into_iter().filter(|s| s.index.is_some()).collect(),
     }
 }
 

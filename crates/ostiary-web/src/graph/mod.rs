@@ -6,6 +6,7 @@ mod identity;
 pub mod input;
 pub mod query;
 pub mod render;
+mod samlcfg;
 mod sync;
 
 use crate::AppState;
@@ -709,6 +710,7 @@ async fn service_principals(
             }
             Method::PATCH => {
                 let body: api::ServicePrincipalUpdate = ctx.json().await?;
+                let saml = samlcfg::update_from(&body);
                 ctx.core
                     .update_service_principal(&ctx.caller, id, move |sp| {
                         if let Some(v) = body.account_enabled {
@@ -732,6 +734,9 @@ async fn service_principals(
                         Ok(())
                     })
                     .await?;
+                if let Some(u) = saml {
+                    ctx.core.update_saml_settings(&ctx.caller, id, u).await?;
+                }
                 Ok(no_content())
             }
             Method::DELETE => {
@@ -743,6 +748,17 @@ async fn service_principals(
         ["appRoleAssignedTo", more @ ..] => role_assignments(ctx, id, false, more).await,
         ["appRoleAssignments", more @ ..] => role_assignments(ctx, id, true, more).await,
         ["synchronization", more @ ..] => sync::synchronization(ctx, id, more).await,
+        [action]
+            if matches!(
+                *action,
+                "addTokenSigningCertificate" | "removeTokenSigningCertificate" | "importSamlMetadata" | "claimsPolicy"
+            ) =>
+        {
+            match samlcfg::route(ctx, id, rest).await {
+                Some(r) => r,
+                None => Err(GraphErr::segment(action)),
+            }
+        }
         [rel, cast @ ..] if *rel == "memberOf" || *rel == "transitiveMemberOf" => {
             member_of(ctx, id, rel, cast, &format!("servicePrincipals/{id}/{rel}")).await
         }

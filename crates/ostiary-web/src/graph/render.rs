@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 /// Properties of the stored documents that are never shown.
 const INTERNAL: &[&str] =
-    &["passwordHash", "forceChangePasswordNextSignIn", "accessTokenSigningAlgorithm", "ostiaryScim"];
+    &["passwordHash", "forceChangePasswordNextSignIn", "accessTokenSigningAlgorithm", "ostiaryScim", "ostiarySaml"];
 
 fn credentials(app: &Application) -> (Value, Value) {
     let passwords: Vec<Value> = app
@@ -65,6 +65,7 @@ pub fn object(obj: &DirectoryObject) -> Map<String, Value> {
             m.insert("passwordCredentials".into(), json!([]));
             m.insert("keyCredentials".into(), json!([]));
             m.insert("replyUrls".into(), json!([]));
+            super::samlcfg::render_sp(sp, &mut m);
             m.insert("deletedDateTime".into(), Value::Null);
         }
         DirectoryObject::User(_) | DirectoryObject::Group(_) => {
