@@ -586,6 +586,14 @@ async fn single_logout_ends_the_session_and_answers_the_sp() {
         ostiary_saml::NAMEID_EMAIL,
         s.alice
     );
+    // A LogoutRequest naming another user (a forged cross-site request) does not end the session.
+    let forged = logout
+        .replace(&logout_id, &format!("_{}", uuid::Uuid::new_v4().simple()))
+        .replace(&format!(">{}<", s.alice), ">mallory@evil.test<");
+    let r = b.get(&s.ts, &redirect_url(&s, &forged, None, None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = b.get(&s.ts, &redirect_url(&s, &authn_xml(&req(&s)), None, None)).await;
+    assert!(saml_post(&r).is_some(), "the session survives a forged LogoutRequest: {}", r.text);
     let r = b.get(&s.ts, &redirect_url(&s, &logout, Some("bye"), None)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let page_forms = r.text.clone();

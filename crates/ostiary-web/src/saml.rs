@@ -47,16 +47,28 @@ pub async fn saml2(
         Err(e) => page.error_page(StatusCode::BAD_REQUEST, TROUBLE, &e),
         Ok(SamlInbound::SignIn(flow)) => run_new_flow(&mut page, tenant, &headers, &meta, *flow).await,
         Ok(SamlInbound::Logout { sp_id, request, relay_state }) => {
-            // The session ends whatever the other applications answer.
-            let ended = match cookie(&headers, &session_cookie_name(tenant)) {
-                Some(c) => core.end_session(tenant, &c).await.ok().flatten(),
-                None => None,
+            // The session ends (whatever the other applications answer) only when the request
+            // names a sign-in of this session: a forged cross-site LogoutRequest from another
+            // application cannot sign the user out.
+            let cookie_value = cookie(&headers, &session_cookie_name(tenant));
+            let ours = match &cookie_value {
+                Some(c) => core
+                    .session(tenant, c, None)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| s.saml.iter().any(|p| p.sp_id == sp_id && p.name_id == request.name_id.value)),
+                None => false,
+            };
+            let ended = match (&cookie_value, ours) {
+                (Some(c), true) => core.end_session(tenant, c).await.ok().flatten(),
+                _ => None,
             };
             let plan =
                 core.saml_logout_plan(tenant, ended.as_ref(), Some((sp_id, &request.id, relay_state.as_deref()))).await;
-            signed_out(&mut page, tenant, plan.front_channel, plan.respond_to)
+            signed_out(&mut page, tenant, plan.front_channel, plan.respond_to, ended.is_some())
         }
-        Ok(SamlInbound::LoggedOut { .. }) => signed_out(&mut page, tenant, Vec::new(), None),
+        Ok(SamlInbound::LoggedOut { .. }) => signed_out(&mut page, tenant, Vec::new(), None, false),
     }
 }
 
@@ -65,6 +77,7 @@ fn signed_out(
     tenant: ostiary_model::TenantId,
     front: Vec<String>,
     next: Option<String>,
+    clear_cookie: bool,
 ) -> Response {
     page.allow_frames(&front);
     if let Some(n) = &next {
@@ -72,7 +85,9 @@ fn signed_out(
     }
     let view = pages::SignedOutView { front_channel_urls: &front, continue_url: next.as_deref() };
     let mut resp = page.html(StatusCode::OK, pages::signed_out(&page.branding, &view, &page.nonce));
-    set_cookie(&mut resp, &session_cookie_name(tenant), "", Some(0));
+    if clear_cookie {
+        set_cookie(&mut resp, &session_cookie_name(tenant), "", Some(0));
+    }
     resp
 }
 
