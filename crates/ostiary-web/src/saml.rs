@@ -5,7 +5,7 @@
 use crate::AppState;
 use crate::meta::RequestMeta;
 use crate::pages;
-use crate::signin::{PageCtx, cookie, form_fields, query_param, run_new_flow, session_cookie_name, set_cookie};
+use crate::signin::{PageCtx, cookie, form_fields_limited, query_param, run_new_flow, session_cookie_name, set_cookie};
 use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -14,6 +14,10 @@ use ostiary_core::saml::{SamlInbound, SamlIncoming};
 use ostiary_oauth::OAuthError;
 
 const TROUBLE: &str = "Sorry, but we're having trouble signing you in.";
+
+/// Largest HTTP-POST binding form: a base64 message of `ostiary_saml::binding::MAX_POST_B64`
+/// percent-encoded (up to three bytes per character), plus RelayState.
+const MAX_SAML_FORM: usize = 1024 * 1024;
 
 /// `GET|POST /{tenant}/saml2`: AuthnRequest, LogoutRequest or LogoutResponse.
 pub async fn saml2(
@@ -37,7 +41,14 @@ pub async fn saml2(
     };
     let fields;
     let incoming = if method == Method::POST {
-        fields = form_fields(body).await;
+        let Ok(f) = form_fields_limited(body, MAX_SAML_FORM).await else {
+            let e = OAuthError::invalid_request(
+                75005,
+                format!("The SAML message is larger than {} KiB.", MAX_SAML_FORM / 1024),
+            );
+            return page.error_page(StatusCode::PAYLOAD_TOO_LARGE, TROUBLE, &e);
+        };
+        fields = f;
         SamlIncoming::Post { fields: &fields }
     } else {
         SamlIncoming::Redirect { raw_query: uri.query().unwrap_or_default() }

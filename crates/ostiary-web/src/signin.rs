@@ -36,17 +36,49 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 pub(crate) fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: Option<i64>) {
     let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
-    if let Ok(v) = HeaderValue::from_str(&format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax{age}")) {
+    // The SSO session cookie must reach us on an SP's cross-site form post (SAML HTTP-POST
+    // binding, OIDC form_post), as Entra's is: SameSite=None. Everything it authorizes still needs
+    // a registered reply URL; flows stay bound to the Lax browser cookie and CSRF tokens.
+    let same_site = if name.starts_with("ostiary_session_") { "None" } else { "Lax" };
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite={same_site}{age}"))
+    {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
 }
 
 pub(crate) async fn form_fields(body: Body) -> Vec<(String, String)> {
-    match axum::body::to_bytes(body, crate::MAX_FORM_BODY).await {
-        Ok(b) => form_urlencoded::parse(&b).into_owned().collect(),
-        Err(_) => Vec::new(),
-    }
+    form_fields_limited(body, crate::MAX_FORM_BODY).await.unwrap_or_default()
 }
+
+/// A form body of at most `limit` bytes, or `Err(())` when it is larger. A larger body is still
+/// read (and dropped) up to [`DRAIN_LIMIT`], so that the client sees our answer rather than a
+/// connection reset (RFC 9112 §9.6, lingering close).
+pub(crate) async fn form_fields_limited(body: Body, limit: usize) -> Result<Vec<(String, String)>, ()> {
+    use axum::body::HttpBody as _;
+    let mut body = body;
+    let mut kept: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    loop {
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+        let Some(Ok(frame)) = frame else { break };
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen <= limit {
+                kept.extend_from_slice(&data);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    if seen > limit {
+        return Err(());
+    }
+    Ok(form_urlencoded::parse(&kept).into_owned().collect())
+}
+
+/// How much of an oversized body is read and dropped before answering.
+const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
 
 pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
