@@ -720,3 +720,104 @@ async fn configuration_api_metadata_import_certificates_and_expiry() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
     let _ = (&s.app_object, Value::Null);
 }
+
+#[tokio::test]
+async fn conditional_access_applies_to_saml_sign_ins() {
+    let s = setup().await;
+    // MFA required for this SAML application: after the password the user is asked to set up a
+    // second factor; nothing reaches the ACS.
+    let mfa = s
+        .ts
+        .graph(
+            "POST",
+            "/identity/conditionalAccess/policies",
+            &s.admin,
+            Some(json!({"displayName": "MFA for Expense", "state": "enabled",
+                "conditions": {"users": {"includeUsers": [s.alice_id]}, "applications": {"includeApplications": [s.app_id]}},
+                "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}})),
+        )
+        .await;
+    assert_eq!(mfa.status, StatusCode::CREATED, "{}", mfa.text);
+    let mut b = Browser::default();
+    let r = b.get(&s.ts, &redirect_url(&s, &authn_xml(&req(&s)), None, None)).await;
+    let (page, _) = b.follow(&s.ts, r, "https://sp.test").await;
+    let r = submit(&mut b, &s.ts, &page, &[("username", &s.alice), ("password", &s.password)]).await;
+    let (page, _) = b.follow(&s.ts, r, "https://sp.test").await;
+    assert!(saml_post(&page).is_none(), "MFA must come first: {}", page.text);
+    assert!(page.text.to_lowercase().contains("verify your identity"), "{}", page.text);
+    let del =
+        s.ts.graph(
+            "DELETE",
+            &format!("/identity/conditionalAccess/policies/{}", mfa.json["id"].as_str().unwrap()),
+            &s.admin,
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT, "{}", del.text);
+    // A blocking policy: AADSTS53003 at the IdP, and a failure in the sign-in log.
+    let block = s
+        .ts
+        .graph(
+            "POST",
+            "/identity/conditionalAccess/policies",
+            &s.admin,
+            Some(json!({"displayName": "Block Expense", "state": "enabled",
+                "conditions": {"users": {"includeUsers": [s.alice_id]}, "applications": {"includeApplications": [s.app_id]}},
+                "grantControls": {"operator": "OR", "builtInControls": ["block"]}})),
+        )
+        .await;
+    assert_eq!(block.status, StatusCode::CREATED, "{}", block.text);
+    let mut b = Browser::default();
+    let r = b.get(&s.ts, &redirect_url(&s, &authn_xml(&req(&s)), None, None)).await;
+    let (page, _) = b.follow(&s.ts, r, "https://sp.test").await;
+    let r = submit(&mut b, &s.ts, &page, &[("username", &s.alice), ("password", &s.password)]).await;
+    let (page, _) = b.follow(&s.ts, r, "https://sp.test").await;
+    assert!(page.text.contains("AADSTS53003"), "{}", page.text);
+    assert!(saml_post(&page).is_none());
+    assert!(s.ts.core.log_writer.flush(std::time::Duration::from_secs(10)).await);
+    let logs = s.ts.graph("GET", "/auditLogs/signIns", &s.admin, None).await;
+    let blocked = logs.json["value"].as_array().unwrap().iter().any(|e| {
+        e["appId"] == s.app_id && e["status"]["errorCode"] == 53003 && e["conditionalAccessStatus"] == "failure"
+    });
+    assert!(blocked, "{}", logs.text);
+    // Smart lockout counts SAML password failures like any other.
+    let mut b = Browser::default();
+    for _ in 0..12 {
+        let r = b.get(&s.ts, &redirect_url(&s, &authn_xml(&req(&s)), None, None)).await;
+        let (page, _) = b.follow(&s.ts, r, "https://sp.test").await;
+        submit(&mut b, &s.ts, &page, &[("username", &s.alice), ("password", "wrong-Password-1")]).await;
+    }
+    let r = b.get(&s.ts, &redirect_url(&s, &authn_xml(&req(&s)), None, None)).await;
+    let (page, _) = b.follow(&s.ts, r, "https://sp.test").await;
+    let r = submit(&mut b, &s.ts, &page, &[("username", &s.alice), ("password", &s.password)]).await;
+    let (page, _) = b.follow(&s.ts, r, "https://sp.test").await;
+    assert!(page.text.contains("locked"), "the right password is refused while locked: {}", page.text);
+}
+
+#[tokio::test]
+async fn idp_initiated_logout_sends_signed_logout_requests_to_saml_apps() {
+    let s = setup().await;
+    let mut b = Browser::default();
+    let (_, xml, _) = sign_in(&s, &mut b, &redirect_url(&s, &authn_xml(&req(&s)), None, None), &s.alice).await;
+    let doc = parse(&xml, &Limits::default()).unwrap();
+    let session_index = find_all(&doc.root, "AuthnStatement")[0].attr("SessionIndex").unwrap().to_string();
+    // Signing out at Ostiary (the OIDC end-session endpoint) tells the SAML app, front-channel.
+    let r = b.get(&s.ts, &format!("/{}/oauth2/v2.0/logout", s.ts.t.tenant_id)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let src = r
+        .text
+        .split("<iframe")
+        .filter_map(|f| f.split("src=\"").nth(1).and_then(|t| t.split('"').next()))
+        .map(|u| u.replace("&amp;", "&"))
+        .find(|u| u.starts_with(SLO))
+        .unwrap_or_else(|| panic!("no SAML logout iframe: {}", r.text));
+    let csp = r.headers.get("content-security-policy").unwrap().to_str().unwrap().to_string();
+    assert!(csp.contains("frame-src https://sp.test"), "{csp}");
+    let msg = ostiary_saml::binding::decode_redirect(src.split_once('?').unwrap().1, "SAMLRequest").unwrap();
+    msg.signature.expect("signed").verify(&[signing_cert(&s).await]).unwrap();
+    let parsed = ostiary_saml::request::parse_message(&msg.xml).unwrap();
+    let ostiary_saml::request::Message::LogoutRequest(lr) = parsed.message else { panic!("{}", msg.xml) };
+    assert_eq!(lr.name_id.value, s.alice);
+    assert_eq!(lr.session_indexes, vec![session_index]);
+    assert_eq!(lr.destination.as_deref(), Some(SLO));
+}
