@@ -142,12 +142,18 @@ pub fn normalize_name_id_format(v: &str) -> Option<&'static str> {
     }
 }
 
+/// A user's Graph properties, rendered once per assertion for the NameID and every claim.
+fn user_props(user: &User) -> serde_json::Map<String, Value> {
+    match DirectoryObject::User(user.clone()).to_doc() {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
 /// Values of a user property by its Graph name (case-insensitive; "objectId" = "id").
-fn user_values(user: &User, property: &str) -> Vec<String> {
-    let doc = DirectoryObject::User(user.clone()).to_doc();
+fn user_values(props: &serde_json::Map<String, Value>, property: &str) -> Vec<String> {
     let property = if property.eq_ignore_ascii_case("objectId") { "id" } else { property };
-    let Some(obj) = doc.as_object() else { return Vec::new() };
-    let Some((_, v)) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(property)) else { return Vec::new() };
+    let Some((_, v)) = props.iter().find(|(k, _)| k.eq_ignore_ascii_case(property)) else { return Vec::new() };
     match v {
         Value::String(s) if !s.is_empty() => vec![s.clone()],
         Value::Bool(b) => vec![b.to_string()],
@@ -502,17 +508,19 @@ impl Core {
             _ => return Err(OAuthError::login_required()),
         };
         let now = self.now_seconds();
+        let props = user_props(&user);
         let format = name_id_format_uri(&settings.name_id_format);
         let name_id = if format == saml::NAMEID_TRANSIENT {
             format!("_{}", ostiary_crypto::rand::random_token(self.rng.as_ref(), 24))
         } else {
-            user_values(&user, &settings.name_id_source).into_iter().next().unwrap_or_else(|| user.id.to_string())
+            user_values(&props, &settings.name_id_source).into_iter().next().unwrap_or_else(|| user.id.to_string())
         };
         let groups = self.transitive_groups(tenant, user.id).await?;
         let mut principals = vec![user.id];
         principals.extend(groups.iter().copied());
         let roles = Self::user_roles(&state, &sp, &principals);
-        let attributes = self.saml_attributes(tenant, &client, &settings, &user, &groups, &roles, &flow.methods);
+        let attributes =
+            self.saml_attributes(tenant, &client, &settings, (&user, &props), &groups, &roles, &flow.methods);
         let assertion_id = format!("_{}", self.new_uuid());
         let mfa = crate::access::is_multi_factor(&flow.methods);
         let spec = saml::response::ResponseSpec {
@@ -609,7 +617,7 @@ impl Core {
         tenant: TenantId,
         client: &ClientEntry,
         settings: &SamlSettings,
-        user: &User,
+        (user, props): (&User, &serde_json::Map<String, Value>),
         groups: &[ObjectId],
         roles: &[String],
         methods: &[String],
@@ -625,12 +633,12 @@ impl Core {
         if settings.include_basic_claims {
             put(format!("{MS_CLAIMS_NS}/tenantid"), vec![tenant.to_string()]);
             put(format!("{MS_CLAIMS_NS}/objectidentifier"), vec![user.id.to_string()]);
-            put(format!("{MS_CLAIMS_NS}/displayname"), user_values(user, "displayName"));
+            put(format!("{MS_CLAIMS_NS}/displayname"), user_values(props, "displayName"));
             put(format!("{MS_CLAIMS_NS}/identityprovider"), vec![self.saml_entity_id(tenant)]);
             put(AMR_CLAIM.to_string(), methods.iter().map(|m| amr_uri(m)).collect());
-            put(format!("{CLAIMS_NS}/givenname"), user_values(user, "givenName"));
-            put(format!("{CLAIMS_NS}/surname"), user_values(user, "surname"));
-            put(format!("{CLAIMS_NS}/emailaddress"), user_values(user, "mail"));
+            put(format!("{CLAIMS_NS}/givenname"), user_values(props, "givenName"));
+            put(format!("{CLAIMS_NS}/surname"), user_values(props, "surname"));
+            put(format!("{CLAIMS_NS}/emailaddress"), user_values(props, "mail"));
             put(format!("{CLAIMS_NS}/name"), vec![user.user_principal_name.clone()]);
         }
         let group_setting = client.app.group_membership_claims.as_deref().unwrap_or("None");
@@ -640,7 +648,7 @@ impl Core {
         put(ROLE_CLAIM.to_string(), roles.to_vec());
         for c in &settings.claims {
             let values = match c.source.as_str() {
-                "user" => c.value.as_deref().map(|p| user_values(user, p)).unwrap_or_default(),
+                "user" => c.value.as_deref().map(|p| user_values(props, p)).unwrap_or_default(),
                 "constant" => c.value.clone().into_iter().collect(),
                 "groups" => groups.iter().map(ObjectId::to_string).collect(),
                 "roles" => roles.to_vec(),
